@@ -1,0 +1,190 @@
+"""irgrad.Array: what users get back. It holds a host NumPy array or a device
+buffer; a device buffer is read back only when the host asks for the values."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import dtypes
+
+
+class ArrayMethods:
+    """Operators and methods shared by Array and Tracer (they call irgrad.numpy)."""
+
+    __array_priority__ = 100
+
+    def __add__(self, o): return _np().add(self, o)
+    def __radd__(self, o): return _np().add(o, self)
+    def __sub__(self, o): return _np().subtract(self, o)
+    def __rsub__(self, o): return _np().subtract(o, self)
+    def __mul__(self, o): return _np().multiply(self, o)
+    def __rmul__(self, o): return _np().multiply(o, self)
+    def __truediv__(self, o): return _np().true_divide(self, o)
+    def __rtruediv__(self, o): return _np().true_divide(o, self)
+    def __floordiv__(self, o): return _np().floor_divide(self, o)
+    def __rfloordiv__(self, o): return _np().floor_divide(o, self)
+    def __mod__(self, o): return _np().remainder(self, o)
+    def __rmod__(self, o): return _np().remainder(o, self)
+    def __pow__(self, o): return _np().power(self, o)
+    def __rpow__(self, o): return _np().power(o, self)
+    def __matmul__(self, o): return _np().matmul(self, o)
+    def __rmatmul__(self, o): return _np().matmul(o, self)
+    def __neg__(self): return _np().negative(self)
+    def __pos__(self): return self
+    def __abs__(self): return _np().abs(self)
+    def __invert__(self): return _np().invert(self)
+    def __and__(self, o): return _np().bitwise_and(self, o)
+    def __rand__(self, o): return _np().bitwise_and(o, self)
+    def __or__(self, o): return _np().bitwise_or(self, o)
+    def __ror__(self, o): return _np().bitwise_or(o, self)
+    def __xor__(self, o): return _np().bitwise_xor(self, o)
+    def __rxor__(self, o): return _np().bitwise_xor(o, self)
+    def __lshift__(self, o): return _np().left_shift(self, o)
+    def __rshift__(self, o): return _np().right_shift(self, o)
+    def __eq__(self, o): return _np().equal(self, o)
+    def __ne__(self, o): return _np().not_equal(self, o)
+    def __lt__(self, o): return _np().less(self, o)
+    def __le__(self, o): return _np().less_equal(self, o)
+    def __gt__(self, o): return _np().greater(self, o)
+    def __ge__(self, o): return _np().greater_equal(self, o)
+    def __getitem__(self, idx): return _np()._getitem(self, idx)
+
+    @property
+    def T(self): return _np().transpose(self)
+    @property
+    def mT(self): return _np().swapaxes(self, -1, -2)
+
+    def reshape(self, *shape, order="C"):
+        return _np().reshape(self, shape[0] if len(shape) == 1 and not isinstance(shape[0], int) else shape)
+
+    def astype(self, dtype): return _np().astype(self, dtype)
+    def transpose(self, *axes):
+        if not axes or (len(axes) == 1 and axes[0] is None):
+            return _np().transpose(self)
+        return _np().transpose(self, tuple(axes[0]) if len(axes) == 1 and not isinstance(axes[0], int) else axes)
+
+    def sum(self, axis=None, keepdims=False, dtype=None): return _np().sum(self, axis, dtype=dtype, keepdims=keepdims)
+    def mean(self, axis=None, keepdims=False): return _np().mean(self, axis, keepdims=keepdims)
+    def max(self, axis=None, keepdims=False): return _np().max(self, axis, keepdims=keepdims)
+    def min(self, axis=None, keepdims=False): return _np().min(self, axis, keepdims=keepdims)
+    def prod(self, axis=None, keepdims=False): return _np().prod(self, axis, keepdims=keepdims)
+    def argmax(self, axis=None): return _np().argmax(self, axis)
+    def argmin(self, axis=None): return _np().argmin(self, axis)
+    def var(self, axis=None, keepdims=False): return _np().var(self, axis, keepdims=keepdims)
+    def std(self, axis=None, keepdims=False): return _np().std(self, axis, keepdims=keepdims)
+    def dot(self, o): return _np().dot(self, o)
+    def flatten(self): return _np().ravel(self)
+    def ravel(self): return _np().ravel(self)
+    def squeeze(self, axis=None): return _np().squeeze(self, axis)
+    def clip(self, min=None, max=None): return _np().clip(self, min, max)
+    def all(self, axis=None, keepdims=False): return _np().all(self, axis, keepdims=keepdims)
+    def any(self, axis=None, keepdims=False): return _np().any(self, axis, keepdims=keepdims)
+
+
+def _np():
+    from . import numpy_api
+    return numpy_api
+
+
+def _repr_body(a: np.ndarray) -> str:
+    return np.array2string(a, separator=", ", prefix="Array(", threshold=1000)
+
+
+class Array(ArrayMethods):
+    """An irgrad array. Prints and converts like `jax.Array`.
+
+    >>> import irgrad.numpy as jnp
+    >>> jnp.array([1.5, 2.5])
+    Array([1.5, 2.5], dtype=float32)
+    """
+
+    __slots__ = ("_host_value", "_device", "_dtype", "_shape", "weak_type")
+
+    def __init__(self, value, weak_type=False, *, device_array=None, dtype=None, shape=None):
+        if device_array is not None:
+            self._host_value = None
+            self._device = device_array
+            self._dtype = np.dtype(dtype)
+            self._shape = tuple(shape)
+        else:
+            value = np.asarray(value)
+            canon = dtypes.canonicalize_dtype(value.dtype)
+            if value.dtype != canon:
+                value = value.astype(canon)
+            self._host_value, self._device = value, None
+            self._dtype, self._shape = value.dtype, value.shape
+        self.weak_type = bool(weak_type)
+
+    # -- data ------------------------------------------------------------------------
+    def _host(self) -> np.ndarray:
+        if self._host_value is None:
+            v = self._device.to_host()
+            self._host_value = np.asarray(v).reshape(self._shape)
+            if self._host_value.dtype != self._dtype:
+                self._host_value = self._host_value.view(self._dtype) if \
+                    self._host_value.dtype.itemsize == self._dtype.itemsize else self._host_value.astype(self._dtype)
+        return self._host_value
+
+    def block_until_ready(self):
+        return self
+
+    @property
+    def dtype(self): return self._dtype
+    @property
+    def shape(self): return self._shape
+    @property
+    def ndim(self): return len(self._shape)
+    @property
+    def size(self): return int(np.prod(self._shape, dtype=np.int64))
+    @property
+    def nbytes(self): return self.size * self._dtype.itemsize
+    @property
+    def aval(self):
+        from .core import ShapedArray
+        return ShapedArray(self._shape, self._dtype, self.weak_type)
+
+    # -- conversions -------------------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        a = self._host()
+        return a if dtype is None else a.astype(dtype)
+
+    def __float__(self): return float(self._host())
+    def __int__(self): return int(self._host())
+    def __index__(self): return int(self._host())
+    def __complex__(self): return complex(self._host())
+
+    def __bool__(self):
+        if self.size != 1:
+            raise ValueError("The truth value of an array with more than one element is ambiguous. "
+                             "Use a.any() or a.all()")
+        return bool(self._host())
+
+    def __len__(self):
+        if not self._shape:
+            raise TypeError("len() of unsized object")
+        return self._shape[0]
+
+    def __iter__(self):
+        if not self._shape:
+            raise TypeError("iteration over a 0-d array")
+        return (self[i] for i in range(self._shape[0]))
+
+    def __hash__(self):
+        raise TypeError("unhashable type: 'Array'")
+
+    def tolist(self): return self._host().tolist()
+    def item(self, *args): return self._host().item(*args)
+    def copy(self): return Array(self._host().copy(), self.weak_type)
+
+    # -- printing ----------------------------------------------------------------------
+    def __repr__(self):
+        weak = ", weak_type=True" if self.weak_type else ""
+        return f"Array({_repr_body(self._host())}, dtype={self._dtype.name}{weak})"
+
+    def __str__(self):
+        return str(self._host())
+
+    def __format__(self, spec):
+        if not spec:
+            return str(self)
+        return format(self._host().item() if self.ndim == 0 else self._host(), spec)

@@ -1,0 +1,658 @@
+"""The primitives: for each, its shape rule, its NumPy eager impl and its linalg
+lowering, side by side. `bind` runs a primitive eagerly (NumPy) outside any trace
+and emits MLIR inside one.
+
+Elementwise ops accept operands of broadcast-compatible shapes; the lowering folds
+the broadcast into the linalg.generic's indexing maps (size-1 dims are collapsed
+away first), so `x * y[None]` is one generic, not a broadcast plus a multiply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from irgrad.passes.ir import (
+    PARALLEL,
+    REDUCTION,
+    arith,
+    collapse,
+    dtype_of,
+    elem_type,
+    empty,
+    fill,
+    generic,
+    identity_map,
+    ir,
+    linalg,
+    math,
+    projection_map,
+    reshape,
+    scalar_constant,
+    tensor,
+    tensor_type,
+)
+
+from . import dtypes
+from .core import ShapedArray, Tracer, aval_of, current_trace, host_value, user_location
+
+
+@dataclass
+class Primitive:
+    name: str
+    shape_rule: Callable   # (*avals, **params) -> ShapedArray
+    impl: Callable         # (*numpy values, **params) -> numpy value
+    lower: Callable        # (out_aval, in_avals, *ir values, **params) -> ir.Value
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def bind(name: str, *args, **params):
+    """Apply primitive `name`: eagerly on concrete inputs, as MLIR on traced ones."""
+    from .array import Array
+    prim = PRIMITIVES[name]
+    avals = [aval_of(a) for a in args]
+    out_aval = prim.shape_rule(*avals, **params)
+    trace = current_trace(args)
+    if trace is None:
+        out = prim.impl(*[np.asarray(host_value(a), av.dtype) for a, av in zip(args, avals)], **params)
+        return Array(np.asarray(out, out_aval.dtype), weak_type=out_aval.weak_type)
+    values = [trace.lift(a, av) for a, av in zip(args, avals)]
+    value = trace.emit(lambda: prim.lower(out_aval, avals, *values, **params))
+    concrete = None
+    if all(not isinstance(a, Tracer) or a.concrete is not None for a in args) and trace.track_concrete:
+        concrete = np.asarray(prim.impl(*[np.asarray(host_value(a), av.dtype) for a, av in zip(args, avals)],
+                                        **params), out_aval.dtype)
+    return Tracer(trace, value, out_aval, concrete)
+
+
+def shape_error(op: str, msg: str, *avals) -> TypeError:
+    shapes = ", ".join(str(a.shape) for a in avals)
+    return TypeError(f"{op}: {msg} (operand shapes {shapes}) at {user_location()}")
+
+
+def broadcast_shapes(op, *avals):
+    shapes = [a.shape for a in avals]
+    rank = max(len(s) for s in shapes)
+    out = []
+    for i in range(rank):
+        dims = {s[i - rank + len(s)] for s in shapes if i - rank + len(s) >= 0} - {1}
+        if len(dims) > 1:
+            raise shape_error(op, "incompatible shapes for broadcasting", *avals)
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+# ------------------------------------------------------------------ elementwise
+
+def broadcast_operand(v: ir.Value, in_shape, out_shape):
+    """Collapse `v`'s broadcast (size-1) dims; return it with its map into `out_shape`."""
+    offset = len(out_shape) - len(in_shape)
+    keep = [i for i, n in enumerate(in_shape) if n == out_shape[offset + i]]
+    if len(keep) != len(in_shape):
+        groups, pending = [], []
+        for i in range(len(in_shape)):
+            if i in keep:
+                groups.append(pending + [i])
+                pending = []
+            elif groups:
+                groups[-1].append(i)
+            else:
+                pending.append(i)
+        v = collapse(v, groups, [in_shape[i] for i in keep])
+    return v, projection_map(len(out_shape), [offset + i for i in keep])
+
+
+def lower_elementwise(out_aval, in_avals, values, body):
+    shape = out_aval.shape
+    ins, maps = [], []
+    for v, a in zip(values, in_avals):
+        v2, m = broadcast_operand(v, a.shape, shape)
+        ins.append(v2)
+        maps.append(m)
+    init = empty(shape, elem_type(out_aval.dtype))
+    return generic(ins, maps, [init], [identity_map(len(shape))], [PARALLEL] * len(shape),
+                   lambda *a: body(*a[:-1]))[0]
+
+
+def _kind(dtype):
+    return "f" if dtypes.is_float(dtype) else ("b" if dtypes.is_bool(dtype) else
+                                              ("u" if np.dtype(dtype).kind == "u" else "i"))
+
+
+def elementwise(name, impl, bodies, out_dtype=None, weak=None):
+    """Register an elementwise primitive. `bodies` maps a dtype kind ('f', 'i', 'u',
+    'b') of the operands to a scalar builder."""
+    def shape_rule(*avals, **params):
+        shape = broadcast_shapes(name, *avals)
+        dt = out_dtype(avals) if out_dtype else avals[-1].dtype
+        w = weak(avals) if weak else all(a.weak_type for a in avals)
+        return ShapedArray(shape, np.dtype(dt), w)
+
+    def lower(out_aval, in_avals, *values, **params):
+        kind = _kind(in_avals[-1].dtype)
+        body = bodies.get(kind) or bodies.get("*")
+        if body is None:
+            raise TypeError(f"{name} does not accept {in_avals[-1].dtype.name} operands at {user_location()}")
+        return lower_elementwise(out_aval, in_avals, values, lambda *a: body(*a, **params))
+
+    PRIMITIVES[name] = Primitive(name, shape_rule, impl, lower)
+
+
+def _const(v, like):
+    return scalar_constant(v, like.type)
+
+
+def _sign_f(x):
+    zero = _const(0.0, x)
+    pos = arith.CmpFOp(arith.CmpFPredicate.OGT, x, zero).result
+    neg = arith.CmpFOp(arith.CmpFPredicate.OLT, x, zero).result
+    return arith.select(pos, _const(1.0, x), arith.select(neg, _const(-1.0, x), x))
+
+
+def _sign_i(x):
+    zero = _const(0, x)
+    pos = arith.CmpIOp(arith.CmpIPredicate.sgt, x, zero).result
+    neg = arith.CmpIOp(arith.CmpIPredicate.slt, x, zero).result
+    return arith.select(pos, _const(1, x), arith.select(neg, _const(-1, x), zero))
+
+
+def _np_round(x):
+    return np.round(x)  # round half to even, as jnp.round
+
+
+UNARY = {
+    # name: (numpy impl, float body, int body)
+    "neg": (np.negative, arith.negf, lambda x: arith.subi(_const(0, x), x)),
+    "exp": (np.exp, math.exp, None),
+    "exp2": (np.exp2, math.exp2, None),
+    "log": (np.log, math.log, None),
+    "log2": (np.log2, math.log2, None),
+    "log10": (np.log10, math.log10, None),
+    "log1p": (np.log1p, math.log1p, None),
+    "expm1": (np.expm1, math.expm1, None),
+    "sqrt": (np.sqrt, math.sqrt, None),
+    "rsqrt": (lambda x: np.float32(1) / np.sqrt(x) if x.dtype == np.float32 else 1 / np.sqrt(x),
+              math.rsqrt, None),
+    "cbrt": (np.cbrt, math.cbrt, None),
+    "tanh": (np.tanh, math.tanh, None),
+    "sin": (np.sin, math.sin, None),
+    "cos": (np.cos, math.cos, None),
+    "tan": (np.tan, math.tan, None),
+    "arctan": (np.arctan, math.atan, None),
+    "arcsin": (np.arcsin, math.asin, None),
+    "arccos": (np.arccos, math.acos, None),
+    "sinh": (np.sinh, math.sinh, None),
+    "cosh": (np.cosh, math.cosh, None),
+    "arcsinh": (np.arcsinh, math.asinh, None),
+    "arccosh": (np.arccosh, math.acosh, None),
+    "arctanh": (np.arctanh, math.atanh, None),
+    "abs": (np.abs, math.absf, math.absi),
+    "sign": (np.sign, _sign_f, _sign_i),
+    "floor": (np.floor, math.floor, None),
+    "ceil": (np.ceil, math.ceil, None),
+    "round": (_np_round, math.roundeven, None),
+    "trunc": (np.trunc, math.trunc, None),
+}
+for _n, (_impl, _f, _i) in UNARY.items():
+    elementwise(_n, _impl, {"f": _f, **({"i": _i} if _i else {})})
+
+
+def _erf_impl(x):
+    import math as pm
+    return np.vectorize(pm.erf, otypes=[x.dtype])(x)
+
+
+elementwise("erf", _erf_impl, {"f": math.erf})
+
+
+def _floordiv_i(a, b):
+    return arith.floordivsi(a, b)
+
+
+def _rem_f(a, b):
+    """NumPy / JAX remainder: the result takes the divisor's sign."""
+    r = arith.remf(a, b)
+    zero = _const(0.0, r)
+    nonzero = arith.CmpFOp(arith.CmpFPredicate.UNE, r, zero).result
+    sign_differs = arith.xori(arith.CmpFOp(arith.CmpFPredicate.OLT, r, zero).result,
+                              arith.CmpFOp(arith.CmpFPredicate.OLT, b, zero).result)
+    return arith.select(arith.andi(nonzero, sign_differs), arith.addf(r, b), r)
+
+
+def _rem_i(a, b):
+    r = arith.remsi(a, b)
+    zero = _const(0, r)
+    nonzero = arith.CmpIOp(arith.CmpIPredicate.ne, r, zero).result
+    sign_differs = arith.xori(arith.CmpIOp(arith.CmpIPredicate.slt, r, zero).result,
+                              arith.CmpIOp(arith.CmpIPredicate.slt, b, zero).result)
+    return arith.select(arith.andi(nonzero, sign_differs), arith.addi(r, b), r)
+
+
+def _floordiv_f(a, b):
+    return math.floor(arith.divf(a, b))
+
+
+def _np_div(a, b):
+    if np.dtype(a.dtype).kind in "iu":
+        with np.errstate(divide="ignore"):
+            q = np.where(b == 0, -1, np.trunc(a / np.where(b == 0, 1, b)))
+        return q.astype(a.dtype)
+    return np.true_divide(a, b)
+
+
+def _np_pow(a, b):
+    return np.power(a, b)
+
+
+BINARY = {
+    "add": (np.add, {"f": arith.addf, "i": arith.addi, "u": arith.addi, "b": arith.ori}),
+    "sub": (np.subtract, {"f": arith.subf, "i": arith.subi, "u": arith.subi}),
+    "mul": (np.multiply, {"f": arith.mulf, "i": arith.muli, "u": arith.muli, "b": arith.andi}),
+    "div": (_np_div, {"f": arith.divf, "i": arith.divsi, "u": arith.divui}),
+    "floor_divide": (np.floor_divide, {"f": _floordiv_f, "i": _floordiv_i, "u": arith.divui}),
+    "rem": (np.remainder, {"f": _rem_f, "i": _rem_i, "u": arith.remui}),
+    "pow": (_np_pow, {"f": math.powf}),
+    "max": (np.maximum, {"f": arith.maximumf, "i": arith.maxsi, "u": arith.maxui, "b": arith.ori}),
+    "min": (np.minimum, {"f": arith.minimumf, "i": arith.minsi, "u": arith.minui, "b": arith.andi}),
+    "atan2": (np.arctan2, {"f": math.atan2}),
+    "and": (np.bitwise_and, {"i": arith.andi, "u": arith.andi, "b": arith.andi}),
+    "or": (np.bitwise_or, {"i": arith.ori, "u": arith.ori, "b": arith.ori}),
+    "xor": (np.bitwise_xor, {"i": arith.xori, "u": arith.xori, "b": arith.xori}),
+    "shift_left": (np.left_shift, {"i": arith.shli, "u": arith.shli}),
+    "shift_right_logical": (np.right_shift, {"u": arith.shrui, "i": arith.shrui}),
+    "shift_right_arithmetic": (np.right_shift, {"i": arith.shrsi}),
+}
+for _n, (_impl, _bodies) in BINARY.items():
+    elementwise(_n, _impl, _bodies)
+
+elementwise("not", np.logical_not, {"b": lambda x: arith.xori(x, _const(1, x)),
+                                    "i": lambda x: arith.xori(x, _const(-1, x)),
+                                    "u": lambda x: arith.xori(x, _const(-1, x))})
+
+
+def _cmp(fpred, ipred, upred):
+    return {
+        "f": lambda a, b: arith.CmpFOp(getattr(arith.CmpFPredicate, fpred), a, b).result,
+        "i": lambda a, b: arith.CmpIOp(getattr(arith.CmpIPredicate, ipred), a, b).result,
+        "b": lambda a, b: arith.CmpIOp(getattr(arith.CmpIPredicate, upred), a, b).result,
+        "u": lambda a, b: arith.CmpIOp(getattr(arith.CmpIPredicate, upred), a, b).result,
+    }
+
+
+COMPARISONS = {
+    "eq": (np.equal, _cmp("OEQ", "eq", "eq")),
+    "ne": (np.not_equal, _cmp("UNE", "ne", "ne")),
+    "lt": (np.less, _cmp("OLT", "slt", "ult")),
+    "le": (np.less_equal, _cmp("OLE", "sle", "ule")),
+    "gt": (np.greater, _cmp("OGT", "sgt", "ugt")),
+    "ge": (np.greater_equal, _cmp("OGE", "sge", "uge")),
+}
+for _n, (_impl, _bodies) in COMPARISONS.items():
+    elementwise(_n, _impl, _bodies, out_dtype=lambda avals: np.bool_, weak=lambda avals: False)
+
+elementwise("select", lambda c, a, b: np.where(c, a, b), {"*": arith.select})
+
+
+def _ipow_body(x, *, y):
+    """x ** y for a Python int y, by repeated squaring (JAX's integer_pow)."""
+    n, acc, base = abs(y), None, x
+    mul = arith.mulf if dtypes.is_float(dtype_np(x)) else arith.muli
+    while n:
+        if n & 1:
+            acc = base if acc is None else mul(acc, base)
+        n >>= 1
+        if n:
+            base = mul(base, base)
+    if acc is None:
+        acc = _const(1.0 if mul is arith.mulf else 1, x)
+    if y < 0:
+        acc = arith.divf(_const(1.0, x), acc)
+    return acc
+
+
+def dtype_np(v):
+    t = v.type
+    return np.float32 if isinstance(t, ir.F32Type) else (np.float64 if isinstance(t, ir.F64Type) else np.int32)
+
+
+def _ipow_impl(x, *, y):
+    if y < 0:
+        return (np.ones((), x.dtype) / x ** (-y)).astype(x.dtype)
+    return (x ** y).astype(x.dtype) if y else np.ones_like(x)
+
+
+elementwise("integer_pow", _ipow_impl, {"f": _ipow_body, "i": _ipow_body})
+
+
+# -------------------------------------------------------------- convert_element_type
+
+def _convert_body(x, *, new_dtype, weak_type=False):
+    dst = elem_type(new_dtype)
+    src_kind, dst_kind = _kind(dtype_np_full(x.type)), _kind(new_dtype)
+    if dst_kind == "b":
+        zero = _const(0.0 if src_kind == "f" else 0, x)
+        if src_kind == "f":
+            return arith.CmpFOp(arith.CmpFPredicate.UNE, x, zero).result
+        return arith.CmpIOp(arith.CmpIPredicate.ne, x, zero).result
+    if src_kind == "f" and dst_kind == "f":
+        sw, dw = x.type.width, dst.width
+        return x if sw == dw else (arith.extf(dst, x) if sw < dw else arith.truncf(dst, x))
+    if src_kind == "f":
+        return arith.fptosi(dst, x) if dst_kind == "i" else arith.fptoui(dst, x)
+    if dst_kind == "f":
+        return arith.sitofp(dst, x) if src_kind == "i" else arith.uitofp(dst, x)
+    sw, dw = x.type.width, dst.width
+    if sw == dw:
+        return x
+    if sw > dw:
+        return arith.trunci(dst, x)
+    return arith.extsi(dst, x) if src_kind == "i" else arith.extui(dst, x)
+
+
+def dtype_np_full(t):
+    from irgrad.passes.ir import np_dtype
+    return np_dtype(t)
+
+
+PRIMITIVES["convert_element_type"] = Primitive(
+    "convert_element_type",
+    lambda a, *, new_dtype, weak_type=False: ShapedArray(a.shape, np.dtype(new_dtype), weak_type),
+    lambda x, *, new_dtype, weak_type=False: x.astype(new_dtype),
+    lambda out, ins, v, **p: v if ins[0].dtype == out.dtype else
+    lower_elementwise(out, ins, [v], lambda x: _convert_body(x, **p)),
+)
+
+
+# --------------------------------------------------------------------- reductions
+
+_REDUCERS = {
+    # name: (numpy impl, identity(dtype), {kind: combiner})
+    "reduce_sum": (np.sum, lambda dt: 0, {"f": arith.addf, "i": arith.addi, "u": arith.addi, "b": arith.ori}),
+    "reduce_prod": (np.prod, lambda dt: 1, {"f": arith.mulf, "i": arith.muli, "u": arith.muli, "b": arith.andi}),
+    "reduce_max": (np.max, lambda dt: -np.inf if dtypes.is_float(dt) else
+                   (np.iinfo(dt).min if not dtypes.is_bool(dt) else 0),
+                   {"f": arith.maximumf, "i": arith.maxsi, "u": arith.maxui, "b": arith.ori}),
+    "reduce_min": (np.min, lambda dt: np.inf if dtypes.is_float(dt) else
+                   (np.iinfo(dt).max if not dtypes.is_bool(dt) else 1),
+                   {"f": arith.minimumf, "i": arith.minsi, "u": arith.minui, "b": arith.andi}),
+}
+
+
+def _reduce_shape(a, *, axes):
+    return ShapedArray(tuple(n for i, n in enumerate(a.shape) if i not in axes), a.dtype, a.weak_type)
+
+
+def _make_reducer(name, impl, identity, combiners):
+    def lower(out, ins, v, *, axes):
+        rank = len(ins[0].shape)
+        et = elem_type(out.dtype)
+        init_val = identity(out.dtype)
+        if dtypes.is_float(out.dtype):
+            init_val = float(init_val)
+        init = fill(init_val, out.shape, et)
+        kept = [d for d in range(rank) if d not in axes]
+        comb = combiners[_kind(out.dtype)]
+        return generic([v], [identity_map(rank)], [init], [projection_map(rank, kept)],
+                       [REDUCTION if d in axes else PARALLEL for d in range(rank)],
+                       lambda x, acc: comb(x, acc))[0]
+
+    PRIMITIVES[name] = Primitive(name, _reduce_shape,
+                                 lambda x, *, axes: impl(x, axis=tuple(axes)).astype(x.dtype), lower)
+
+
+for _n, (_impl, _id, _combs) in _REDUCERS.items():
+    _make_reducer(_n, _impl, _id, _combs)
+
+
+def _argext_impl(cmp):
+    def impl(x, *, axis, index_dtype):
+        return (np.argmax(x, axis=axis) if cmp == "max" else np.argmin(x, axis=axis)).astype(index_dtype)
+    return impl
+
+
+def _argext_lower(cmp):
+    """arg{max,min} along one axis: a generic carrying (best value, best index);
+    the first index wins ties and NaN counts as the extreme value, as in NumPy."""
+    def lower(out, ins, v, *, axis, index_dtype):
+        rank = len(ins[0].shape)
+        et = elem_type(ins[0].dtype)
+        it = elem_type(index_dtype)
+        kept = [d for d in range(rank) if d != axis]
+        start = -np.inf if cmp == "max" else np.inf
+        best = fill(float(start) if dtypes.is_float(ins[0].dtype) else
+                    (np.iinfo(ins[0].dtype).min if cmp == "max" else np.iinfo(ins[0].dtype).max),
+                    out.shape, et)
+        idx0 = fill(0, out.shape, it)
+        is_f = dtypes.is_float(ins[0].dtype)
+
+        def body(x, b, bi):
+            i = arith.index_cast(it, linalg.IndexOp(axis).result)
+            if is_f:
+                pred = arith.CmpFOp(arith.CmpFPredicate.OGT if cmp == "max" else arith.CmpFPredicate.OLT,
+                                    x, b).result
+                isnan = arith.CmpFOp(arith.CmpFPredicate.UNO, x, x).result
+                bnan = arith.CmpFOp(arith.CmpFPredicate.UNO, b, b).result
+                pred = arith.andi(arith.ori(pred, isnan), arith.xori(bnan, _const(1, bnan)))
+            else:
+                pred = arith.CmpIOp(arith.CmpIPredicate.sgt if cmp == "max" else arith.CmpIPredicate.slt,
+                                    x, b).result
+            return [arith.select(pred, x, b), arith.select(pred, i, bi)]
+
+        return generic([v], [identity_map(rank)], [best, idx0], [projection_map(rank, kept)] * 2,
+                       [REDUCTION if d == axis else PARALLEL for d in range(rank)], body)[1]
+    return lower
+
+
+for _cmp_name in ("max", "min"):
+    PRIMITIVES[f"arg{_cmp_name}"] = Primitive(
+        f"arg{_cmp_name}",
+        lambda a, *, axis, index_dtype: ShapedArray(tuple(n for i, n in enumerate(a.shape) if i != axis),
+                                                    np.dtype(index_dtype), False),
+        _argext_impl(_cmp_name), _argext_lower(_cmp_name))
+
+
+# -------------------------------------------------------------------- dot_general
+
+def _dot_shape(a, b, *, contract, batch):
+    (lc, rc), (lb, rb) = contract, batch
+    for i, j in zip(lc, rc):
+        if a.shape[i] != b.shape[j]:
+            raise shape_error("dot_general", f"contracting dimensions differ: {a.shape[i]} vs {b.shape[j]}", a, b)
+    for i, j in zip(lb, rb):
+        if a.shape[i] != b.shape[j]:
+            raise shape_error("dot_general", "batch dimensions differ", a, b)
+    free_a = [n for i, n in enumerate(a.shape) if i not in lc and i not in lb]
+    free_b = [n for i, n in enumerate(b.shape) if i not in rc and i not in rb]
+    return ShapedArray(tuple([a.shape[i] for i in lb] + free_a + free_b), a.dtype,
+                       a.weak_type and b.weak_type)
+
+
+def _dot_impl(a, b, *, contract, batch):
+    (lc, rc), (lb, rb) = contract, batch
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    la = [None] * a.ndim
+    lb_ = [None] * b.ndim
+    out = []
+    for i, j in zip(lb, rb):
+        la[i] = lb_[j] = next(letters)
+        out.append(la[i])
+    for i, j in zip(lc, rc):
+        la[i] = lb_[j] = next(letters)
+    for i in range(a.ndim):
+        if la[i] is None:
+            la[i] = next(letters)
+            out.append(la[i])
+    for j in range(b.ndim):
+        if lb_[j] is None:
+            lb_[j] = next(letters)
+            out.append(lb_[j])
+    spec = f"{''.join(la)},{''.join(lb_)}->{''.join(out)}"
+    acc = np.float32 if a.dtype == np.float32 else None
+    return np.einsum(spec, a, b, dtype=acc).astype(a.dtype)
+
+
+def _dot_lower(out, ins, a, b, *, contract, batch):
+    (lc, rc), (lb, rb) = contract, batch
+    ra, rb_ = len(ins[0].shape), len(ins[1].shape)
+    et = elem_type(out.dtype)
+    zero = 0.0 if dtypes.is_float(out.dtype) else 0
+    init = fill(zero, out.shape, et)
+    if ra == 2 and rb_ == 2 and tuple(lc) == (1,) and tuple(rc) == (0,) and not lb:
+        return linalg.matmul(a, b, outs=[init])
+    # Iteration domain: batch dims, a's free dims, b's free dims, contracted dims.
+    free_a = [i for i in range(ra) if i not in lc and i not in lb]
+    free_b = [j for j in range(rb_) if j not in rc and j not in rb]
+    nb, nfa, nfb = len(lb), len(free_a), len(free_b)
+    n = nb + nfa + nfb + len(lc)
+    amap, bmap = [0] * ra, [0] * rb_
+    for k, (i, j) in enumerate(zip(lb, rb)):
+        amap[i] = bmap[j] = k
+    for k, i in enumerate(free_a):
+        amap[i] = nb + k
+    for k, j in enumerate(free_b):
+        bmap[j] = nb + nfa + k
+    for k, (i, j) in enumerate(zip(lc, rc)):
+        amap[i] = bmap[j] = nb + nfa + nfb + k
+    is_f = dtypes.is_float(out.dtype)
+    mul, add = (arith.mulf, arith.addf) if is_f else (arith.muli, arith.addi)
+    return generic([a, b], [projection_map(n, amap), projection_map(n, bmap)], [init],
+                   [projection_map(n, list(range(nb + nfa + nfb)))],
+                   [PARALLEL] * (nb + nfa + nfb) + [REDUCTION] * len(lc),
+                   lambda x, y, acc: add(acc, mul(x, y)))[0]
+
+
+PRIMITIVES["dot_general"] = Primitive("dot_general", _dot_shape, _dot_impl, _dot_lower)
+
+
+# -------------------------------------------------------------------- shape ops
+
+def _transpose_lower(out, ins, v, *, perm):
+    rank = len(perm)
+    inv = list(np.argsort(perm))
+    return generic([v], [projection_map(rank, inv)], [empty(out.shape, elem_type(out.dtype))],
+                   [identity_map(rank)], [PARALLEL] * rank, lambda x, _: x)[0]
+
+
+PRIMITIVES["transpose"] = Primitive(
+    "transpose",
+    lambda a, *, perm: ShapedArray(tuple(a.shape[p] for p in perm), a.dtype, a.weak_type),
+    lambda x, *, perm: np.transpose(x, perm),
+    _transpose_lower)
+
+
+def _reshape_rule(a, *, shape):
+    if int(np.prod(shape, dtype=np.int64)) != a.size:
+        raise TypeError(f"cannot reshape array of shape {a.shape} (size {a.size}) into shape {tuple(shape)} "
+                        f"at {user_location()}")
+    return ShapedArray(tuple(shape), a.dtype, a.weak_type)
+
+
+PRIMITIVES["reshape"] = Primitive(
+    "reshape", _reshape_rule, lambda x, *, shape: np.reshape(x, shape),
+    lambda out, ins, v, *, shape: reshape(v, shape))
+
+
+def _bcast_rule(a, *, shape, dims):
+    for i, d in enumerate(dims):
+        if a.shape[i] not in (1, shape[d]):
+            raise shape_error("broadcast_in_dim", f"cannot broadcast to {tuple(shape)}", a)
+    return ShapedArray(tuple(shape), a.dtype, a.weak_type)
+
+
+def _bcast_impl(x, *, shape, dims):
+    expanded = np.reshape(x, [x.shape[dims.index(d)] if d in dims else 1 for d in range(len(shape))])
+    return np.broadcast_to(expanded, shape).copy()
+
+
+def _bcast_lower(out, ins, v, *, shape, dims):
+    in_shape = ins[0].shape
+    keep = [i for i, n in enumerate(in_shape) if n == shape[dims[i]]]
+    if len(keep) != len(in_shape):
+        v, _ = broadcast_operand(v, in_shape, [shape[dims[i]] if i in keep else -1 for i in range(len(in_shape))])
+    m = projection_map(len(shape), [dims[i] for i in keep])
+    return generic([v], [m], [empty(shape, elem_type(out.dtype))], [identity_map(len(shape))],
+                   [PARALLEL] * len(shape), lambda x, _: x)[0]
+
+
+PRIMITIVES["broadcast_in_dim"] = Primitive("broadcast_in_dim", _bcast_rule, _bcast_impl, _bcast_lower)
+
+
+def _slice_rule(a, *, start, limit, strides):
+    shape = tuple(max(0, -(-(hi - lo) // st)) for lo, hi, st in zip(start, limit, strides))
+    return ShapedArray(shape, a.dtype, a.weak_type)
+
+
+PRIMITIVES["slice"] = Primitive(
+    "slice", _slice_rule,
+    lambda x, *, start, limit, strides: x[tuple(slice(lo, hi, st) for lo, hi, st in zip(start, limit, strides))],
+    lambda out, ins, v, *, start, limit, strides: tensor.extract_slice(
+        tensor_type(out.shape, elem_type(out.dtype)), v, [], [], [], list(start), list(out.shape), list(strides)))
+
+
+def _rev_lower(out, ins, v, *, axes):
+    """Reverse along `axes`: a generic reading input index n-1-i via tensor.extract."""
+    rank = len(out.shape)
+    from irgrad.passes.ir import constant as _c  # noqa: F401
+
+    def body(_):
+        idx = []
+        for d in range(rank):
+            i = linalg.IndexOp(d).result
+            if d in axes:
+                i = arith.subi(arith.constant(ir.IndexType.get(), out.shape[d] - 1), i)
+            idx.append(i)
+        return tensor.extract(v, idx)
+    return generic([], [], [empty(out.shape, elem_type(out.dtype))], [identity_map(rank)],
+                   [PARALLEL] * rank, body)[0]
+
+
+PRIMITIVES["rev"] = Primitive(
+    "rev", lambda a, *, axes: a, lambda x, *, axes: np.flip(x, axes).copy(), _rev_lower)
+
+
+def _concat_rule(*avals, axis):
+    base = avals[0]
+    for a in avals[1:]:
+        if a.ndim != base.ndim or any(x != y for i, (x, y) in enumerate(zip(a.shape, base.shape)) if i != axis):
+            raise shape_error("concatenate", "all input array dimensions except the concatenation axis "
+                              "must match exactly", *avals)
+    shape = list(base.shape)
+    shape[axis] = sum(a.shape[axis] for a in avals)
+    return ShapedArray(tuple(shape), base.dtype, all(a.weak_type for a in avals))
+
+
+PRIMITIVES["concatenate"] = Primitive(
+    "concatenate", _concat_rule, lambda *xs, axis: np.concatenate(xs, axis),
+    lambda out, ins, *vs, axis: vs[0] if len(vs) == 1 else
+    tensor.concat(tensor_type(out.shape, elem_type(out.dtype)), axis, list(vs)))
+
+
+def _iota_lower(out, ins, *, shape, dimension):
+    rank = len(shape)
+    et = elem_type(out.dtype)
+
+    def body(_):
+        i = linalg.IndexOp(dimension).result
+        if dtypes.is_float(out.dtype):
+            return arith.sitofp(et, arith.index_cast(ir.IntegerType.get_signless(64), i))
+        return arith.index_cast(et, i)
+    return generic([], [], [empty(shape, et)], [identity_map(rank)], [PARALLEL] * rank, body)[0]
+
+
+PRIMITIVES["iota"] = Primitive(
+    "iota", lambda *, shape, dimension, dtype: ShapedArray(tuple(shape), np.dtype(dtype), False),
+    lambda *, shape, dimension, dtype: np.broadcast_to(
+        np.arange(shape[dimension], dtype=dtype).reshape([-1 if i == dimension else 1 for i in range(len(shape))]),
+        shape).copy(),
+    _iota_lower)
+
+
+def lowered_value(x):
+    """Helper for tests: aval of anything bind accepts."""
+    return aval_of(x)
+
+
+__all__ = ["PRIMITIVES", "Primitive", "bind", "broadcast_shapes", "dtype_of"]

@@ -1,0 +1,208 @@
+"""The one place irgrad imports the MLIR Python bindings, plus small IR builders.
+
+Every other module takes `ir`, the dialects and these helpers from here, so the
+builders the frontend lowers with are the same ones the passes emit adjoints with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import numpy as np
+from iree.compiler import ir
+from iree.compiler.dialects import arith, func, linalg, math, tensor
+from iree.compiler.passmanager import PassManager
+from irgrad.runtime.errors import IRError, dump_ir
+
+__all__ = [
+    "ir", "arith", "func", "linalg", "math", "tensor", "PassManager", "IRError",
+    "context", "elem_type", "np_dtype", "tensor_type", "shape_of", "dtype_of",
+    "generic", "empty", "fill", "constant", "scalar_constant", "identity_map",
+    "projection_map", "collapse", "expand", "verify", "run_pipeline",
+    "PARALLEL", "REDUCTION",
+]
+
+_local = threading.local()
+
+
+def context() -> ir.Context:
+    """The thread's MLIR context, created on first use (MLIR contexts are not shared
+    across threads)."""
+    ctx = getattr(_local, "ctx", None)
+    if ctx is None:
+        ctx = _local.ctx = ir.Context()
+        ctx.allow_unregistered_dialects = False
+    return ctx
+
+
+@contextlib.contextmanager
+def building():
+    """Enter the thread's context with an unknown location."""
+    with context(), ir.Location.unknown():
+        yield
+
+
+_NP_TO_MLIR = {
+    np.dtype(np.float32): lambda: ir.F32Type.get(),
+    np.dtype(np.float64): lambda: ir.F64Type.get(),
+    np.dtype(np.float16): lambda: ir.F16Type.get(),
+    np.dtype(np.int32): lambda: ir.IntegerType.get_signless(32),
+    np.dtype(np.int64): lambda: ir.IntegerType.get_signless(64),
+    np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
+    np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16),
+    np.dtype(np.uint32): lambda: ir.IntegerType.get_signless(32),
+    np.dtype(np.uint8): lambda: ir.IntegerType.get_signless(8),
+    np.dtype(np.bool_): lambda: ir.IntegerType.get_signless(1),
+}
+
+
+def elem_type(dtype) -> ir.Type:
+    """MLIR element type of a NumPy dtype (unsigned ints are signless in MLIR)."""
+    return _NP_TO_MLIR[np.dtype(dtype)]()
+
+
+def np_dtype(t: ir.Type) -> np.dtype:
+    """NumPy dtype of an MLIR element type (signless ints read as signed)."""
+    if isinstance(t, ir.F32Type):
+        return np.dtype(np.float32)
+    if isinstance(t, ir.F64Type):
+        return np.dtype(np.float64)
+    if isinstance(t, ir.F16Type):
+        return np.dtype(np.float16)
+    if isinstance(t, ir.IntegerType):
+        width = ir.IntegerType(t).width
+        return np.dtype(np.bool_) if width == 1 else np.dtype(f"int{width}")
+    raise TypeError(f"irgrad: unsupported MLIR element type {t}")
+
+
+def tensor_type(shape, dtype_or_type) -> ir.RankedTensorType:
+    t = dtype_or_type if isinstance(dtype_or_type, ir.Type) else elem_type(dtype_or_type)
+    return ir.RankedTensorType.get(list(shape), t)
+
+
+def shape_of(v: ir.Value) -> tuple[int, ...]:
+    return tuple(ir.RankedTensorType(v.type).shape)
+
+
+def dtype_of(v: ir.Value) -> ir.Type:
+    """Element type of a tensor value, or the type of a scalar value."""
+    if isinstance(v.type, ir.RankedTensorType):
+        return ir.RankedTensorType(v.type).element_type
+    return v.type
+
+
+def is_float(t: ir.Type) -> bool:
+    return isinstance(t, ir.FloatType)
+
+
+PARALLEL = "#linalg.iterator_type<parallel>"
+REDUCTION = "#linalg.iterator_type<reduction>"
+
+
+def identity_map(rank: int) -> ir.AffineMap:
+    return ir.AffineMap.get_identity(rank)
+
+
+def projection_map(rank: int, dims) -> ir.AffineMap:
+    """(d0, ..., d{rank-1}) -> (d{dims[0]}, d{dims[1]}, ...)."""
+    return ir.AffineMap.get(rank, 0, [ir.AffineDimExpr.get(d) for d in dims])
+
+
+def map_dims(m: ir.AffineMap) -> list[int]:
+    """Positions of a projected permutation's results: (d1, d0) -> [1, 0]."""
+    return [ir.AffineDimExpr(r).position for r in m.results]
+
+
+def generic(ins, in_maps, inits, out_maps, iterators, body, result_types=None):
+    """Build a linalg.generic. `body(*block_args)` returns the values to yield.
+
+    `iterators` is a list of PARALLEL / REDUCTION strings; block arguments are the
+    element types of the inputs then the outputs.
+    """
+    result_types = result_types or [v.type for v in inits]
+    maps = ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in [*in_maps, *out_maps]])
+    iters = ir.ArrayAttr.get([ir.Attribute.parse(i) for i in iterators])
+    op = linalg.GenericOp(result_types, list(ins), list(inits), maps, iters)
+    block = op.regions[0].blocks.append(*[dtype_of(v) for v in [*ins, *inits]])
+    with ir.InsertionPoint(block):
+        yielded = body(*block.arguments)
+        linalg.YieldOp(list(yielded) if isinstance(yielded, (list, tuple)) else [yielded])
+    return list(op.results)
+
+
+def empty(shape, t: ir.Type) -> ir.Value:
+    return tensor.empty(list(shape), t)
+
+
+def scalar_constant(value, t: ir.Type) -> ir.Value:
+    if is_float(t):
+        return arith.constant(t, ir.FloatAttr.get(t, float(value)))
+    if ir.IntegerType(t).width == 1:
+        return arith.constant(t, ir.IntegerAttr.get(t, int(bool(value))))
+    return arith.constant(t, ir.IntegerAttr.get(t, int(value)))
+
+
+def fill(value, shape, t: ir.Type) -> ir.Value:
+    """A tensor of `shape` filled with the Python number `value`."""
+    scalar = value if isinstance(value, ir.Value) else scalar_constant(value, t)
+    return linalg.fill(scalar, outs=[empty(shape, t)])
+
+
+def constant(array: np.ndarray, t: ir.Type | None = None) -> ir.Value:
+    """A dense tensor constant holding `array` (converted to the element type `t`)."""
+    array = np.asarray(array)
+    t = t or elem_type(array.dtype)
+    ttype = tensor_type(array.shape, t)
+    if array.size and np.all(array == array.reshape(-1)[0]):
+        first = array.reshape(-1)[0]
+        attr = ir.FloatAttr.get(t, float(first)) if is_float(t) else ir.IntegerAttr.get(t, int(first))
+        return arith.constant(ttype, ir.DenseElementsAttr.get_splat(ttype, attr))
+    data = array if array.dtype == np.bool_ else array.astype(np_dtype(t))
+    attr = ir.DenseElementsAttr.get(np.ascontiguousarray(data), type=ttype)
+    return arith.constant(ttype, attr)
+
+
+def collapse(v: ir.Value, reassociation, shape) -> ir.Value:
+    return tensor.collapse_shape(tensor_type(shape, dtype_of(v)), v, reassociation)
+
+
+def expand(v: ir.Value, reassociation, shape) -> ir.Value:
+    return tensor.expand_shape(tensor_type(shape, dtype_of(v)), v, reassociation, [], list(shape))
+
+
+def reshape(v: ir.Value, shape) -> ir.Value:
+    """Any static reshape, as a collapse to rank 1 followed by an expand."""
+    src, shape = shape_of(v), tuple(shape)
+    if src == shape:
+        return v
+    size = int(np.prod(src))
+    if len(src) == 0:
+        flat = expand(v, [], (1,))
+    elif len(src) == 1:
+        flat = v
+    else:
+        flat = collapse(v, [list(range(len(src)))], (size,))
+    if len(shape) == 0:
+        return collapse(flat, [], ())
+    if len(shape) == 1:
+        return flat
+    return expand(flat, [list(range(len(shape)))], shape)
+
+
+def verify(module: ir.Module, what: str) -> None:
+    """Verify `module`; on failure raise IRError with the IR written to a file."""
+    try:
+        module.operation.verify()
+    except ir.MLIRError as e:
+        path = dump_ir(str(module), what)
+        raise IRError(f"irgrad: MLIR verification failed for {what}: {e}\nIR written to {path}") from None
+
+
+def run_pipeline(module: ir.Module, pipeline: str, what: str) -> None:
+    """Run an upstream pass pipeline, turning MLIR errors into IRError."""
+    try:
+        PassManager.parse(pipeline).run(module.operation)
+    except (ir.MLIRError, RuntimeError) as e:
+        path = dump_ir(str(module), what)
+        raise IRError(f"irgrad: pass pipeline failed for {what}: {e}\nIR written to {path}") from None

@@ -1,0 +1,516 @@
+"""Reverse mode as an MLIR pass: for @F add @F_vjp.
+
+    @F_vjp(args..., one cotangent per seeded result) -> (results..., one cotangent per wrt arg)
+
+The driver clones @F (the forward sweep is F's own body), walks F's ops in reverse
+keeping a map from SSA value to cotangent, and asks the rule for each op's name
+for the cotangents of its operands. Named linalg ops are generalized first, so a
+single rule covers every linalg structured op; calls are inlined first. The pass
+accepts its own output (and the forward pass's), so it composes to any order.
+"""
+
+from __future__ import annotations
+
+from . import scalar_rules as S
+from .ir import (
+    PARALLEL,
+    REDUCTION,
+    IRError,
+    arith,
+    dtype_of,
+    func,
+    generic,
+    identity_map,
+    ir,
+    is_float,
+    linalg,
+    map_dims,
+    run_pipeline,
+    scalar_constant,
+    tensor,
+    verify,
+)
+
+PREPARE = "builtin.module(inline, func.func(linalg-generalize-named-ops))"
+
+
+# --------------------------------------------------------------------------- helpers
+
+def zeros_like(v: ir.Value) -> ir.Value:
+    if isinstance(v.type, ir.RankedTensorType):
+        t = ir.RankedTensorType(v.type)
+        return linalg.fill(scalar_constant(0.0, t.element_type), outs=[tensor.empty(t.shape, t.element_type)])
+    return scalar_constant(0.0, v.type)
+
+
+def add(a: ir.Value, b: ir.Value) -> ir.Value:
+    """a + b for two float tensors of one shape (a linalg.generic) or scalars."""
+    if not isinstance(a.type, ir.RankedTensorType):
+        return arith.addf(a, b)
+    t = ir.RankedTensorType(a.type)
+    rank = t.rank
+    idm = identity_map(rank)
+    return generic([a, b], [idm, idm], [tensor.empty(t.shape, t.element_type)], [idm], [PARALLEL] * rank,
+                   lambda x, y, _: arith.addf(x, y))[0]
+
+
+def where_op(op) -> str:
+    loc = str(op.location)
+    return "" if loc == "loc(unknown)" else f" at {loc}"
+
+
+def unsupported(op, why: str = "") -> IRError:
+    name = op.operation.name
+    return IRError(f"irgrad reverse mode: no rule for '{name}'{where_op(op)}{': ' + why if why else ''}")
+
+
+def clone_ops(ops, mapping: dict) -> None:
+    """Clone `ops` at the current insertion point, rewriting operands through
+    `mapping` and recording the clones' results in it."""
+    for op in ops:
+        new = op.operation.clone()
+        for i, v in enumerate(new.operands):
+            if v in mapping:
+                new.operands[i] = mapping[v]
+        for old_r, new_r in zip(op.results, new.results):
+            mapping[old_r] = new_r
+
+
+# ------------------------------------------------------------------ scalar bodies
+
+def body_activity(block, seeds) -> set:
+    """Values in a generic's body that depend on the block arguments in `seeds`."""
+    active = set(seeds)
+    for op in block.operations:
+        name = op.operation.name
+        if name in S.NON_DIFFERENTIABLE or name == "linalg.yield":
+            continue
+        if any(v in active for v in op.operands):
+            active.update(r for r in op.results if is_float(r.type))
+    return active
+
+
+def reverse_scalar_ops(ops, mapping: dict, cot: dict, active: set) -> None:
+    """Reverse sweep over scalar (or tensor-typed elementwise) ops.
+
+    `mapping` takes an op's values to the values to compute partials with,
+    `cot` maps original values to their accumulated cotangents (added in place).
+    """
+    for op in reversed(ops):
+        results = [r for r in op.results if r in cot]
+        if not results:
+            continue
+        name = op.operation.name
+        d = cot[op.results[0]]
+        xs = [mapping.get(v, v) for v in op.operands]
+        if name == "arith.select":
+            c = xs[0]
+            zero = S.const(0.0, d)
+            contribs = [None, S.select(c, d, zero), S.select(c, zero, d)]
+        elif name in S.CASTS:
+            contribs = [S.cast_to(d, xs[0].type)]
+        elif name in S.PARTIALS:
+            partials = S.PARTIALS[name](xs, mapping.get(op.results[0], op.results[0]))
+            contribs = [None if p is None else S.scale(d, p) for p in partials]
+        else:
+            raise unsupported(op)
+        for v, c in zip(op.operands, contribs):
+            if c is not None and v in active:
+                cot[v] = add(cot[v], c) if v in cot else c
+
+
+# ------------------------------------------------------------ linalg.generic rule
+
+_COMBINERS = {"arith.addf": "add", "arith.maximumf": "max", "arith.minimumf": "min",
+              "arith.maxnumf": "max", "arith.minnumf": "min", "arith.mulf": "mul"}
+
+
+def classify_outputs(gen):
+    """For each output: ('map', yielded value) or (kind, expression value, combiner op)
+    for a reduction through the accumulator: yield combiner(expression, acc)."""
+    block = gen.regions[0].blocks[0]
+    n_in = len(gen.inputs)
+    yield_op = list(block.operations)[-1]
+    out = []
+    for j, acc in enumerate(list(block.arguments)[n_in:]):
+        y = yield_op.operands[j]
+        uses = [u.owner for u in acc.uses]
+        if not uses:
+            out.append(("map", y, None))
+            continue
+        comb = None if isinstance(y.owner, ir.Block) else y.owner.operation
+        comb_name = comb.name if comb is not None else None
+        if len(uses) != 1 or comb_name not in _COMBINERS or uses[0] != comb:
+            raise unsupported(gen, f"output {j} is not a map or an add/max/min/mul reduction")
+        operands = list(comb.operands)
+        expr = operands[1] if operands[0] == acc else operands[0]
+        out.append((_COMBINERS[comb_name], expr, comb))
+    return out
+
+
+def generic_rule(ctx, gen, dresults):
+    """Adjoint of a linalg.generic whose maps are projected permutations.
+
+    For each group of active inputs sharing an indexing map M, one adjoint generic
+    runs over the same iteration domain: it recomputes the body, seeds each output's
+    cotangent (read through that output's map) and sweeps the body in reverse; dims
+    absent from M become reduction iterators, so a broadcast's adjoint is a sum.
+    Reductions through `outs` get exact rules: add passes the cotangent through,
+    max / min send it to the maximal elements (shared equally among ties, as JAX
+    does), mul multiplies by the product of the other elements (zeros handled).
+    """
+    block = gen.regions[0].blocks[0]
+    ins, outs = list(gen.inputs), list(gen.outputs)
+    n_in = len(ins)
+    maps = [a.value for a in gen.indexing_maps]
+    in_maps, out_maps = maps[:n_in], maps[n_in:]
+    n_dims = maps[0].n_dims
+    iterators = [str(a) for a in gen.iterator_types]
+    kinds = classify_outputs(gen)
+    args = list(block.arguments)
+    body_ops = list(block.operations)[:-1]
+    combiners = {k[2] for k in kinds if k[2] is not None}
+    recompute = [op for op in body_ops if op.operation not in combiners]
+
+    live = [j for j, d in enumerate(dresults) if d is not None]
+    for j in live:
+        if kinds[j][0] == "map" and any(iterators[d] != PARALLEL for d in range(n_dims)
+                                         if d not in map_dims(out_maps[j])):
+            raise unsupported(gen, f"output {j} is overwritten along a reduction dimension")
+    for m in maps:
+        if not m.is_projected_permutation:
+            raise unsupported(gen, f"indexing map {m} is not a projected permutation")
+
+    results = list(gen.results)
+    extra = {}  # j -> list of (tensor, map) auxiliary inputs for max/min/mul seeds
+    for j in live:
+        if kinds[j][0] in ("max", "min"):
+            extra[j] = [results[j], reduction_count(gen, j, kinds, recompute, results[j])]
+        elif kinds[j][0] == "mul":
+            extra[j] = list(product_stats(gen, j, kinds, recompute))
+
+    active_in = [i for i in range(n_in) if ins[i] in ctx.active and is_float(dtype_of(ins[i]))]
+    cotangents = [None] * (n_in + len(outs))
+    groups = {}
+    for i in active_in:
+        groups.setdefault(str(in_maps[i]), []).append(i)
+
+    aux_ins, aux_maps = [], []
+    for j in live:
+        aux_ins.append(dresults[j])
+        aux_maps.append(out_maps[j])
+        for t in extra.get(j, []):
+            aux_ins.append(t)
+            aux_maps.append(out_maps[j])
+
+    for members in groups.values():
+        m = in_maps[members[0]]
+        kept = map_dims(m)
+        iters = [PARALLEL if d in kept else REDUCTION for d in range(n_dims)]
+        accumulate = len(kept) < n_dims
+        inits = [ctx.zeros(ins[i]) if accumulate else tensor.empty(
+            ir.RankedTensorType(ins[i].type).shape, dtype_of(ins[i])) for i in members]
+
+        def body(*bargs, members=members, accumulate=accumulate):
+            mapping = dict(zip(args[:n_in], bargs[:n_in]))
+            clone_ops(recompute, mapping)
+            aux = iter(bargs[n_in:n_in + len(aux_ins)])
+            cot = {}
+            for j in live:
+                d = next(aux)
+                kind, y, _ = kinds[j]
+                target = y
+                if kind in ("max", "min"):
+                    r, count = next(aux), next(aux)
+                    e = mapping.get(y, y)
+                    hit = S.select(S.cmp("oeq", e, r), d, S.const(0.0, d))
+                    d = arith.divf(hit, count)
+                elif kind == "mul":
+                    nzp, zc = next(aux), next(aux)
+                    d = arith.mulf(d, product_of_others(mapping.get(y, y), nzp, zc))
+                cot[target] = add(cot[target], d) if target in cot else d
+            active = body_activity(block, [args[i] for i in members])
+            reverse_scalar_ops(recompute, mapping, cot, active)
+            outs_ = []
+            for k, i in enumerate(members):
+                d = cot.get(args[i])
+                if d is None:
+                    d = S.const(0.0, bargs[n_in + len(aux_ins) + k])
+                outs_.append(arith.addf(bargs[n_in + len(aux_ins) + k], d) if accumulate else d)
+            return outs_
+
+        res = generic(ins + aux_ins, in_maps + aux_maps, inits, [m] * len(members), iters, body)
+        for i, r in zip(members, res):
+            cotangents[i] = r
+
+    # Cotangents of the `outs` operands (the accumulators' initial values).
+    for j in live:
+        k = n_in + j
+        if outs[j] not in ctx.active:
+            continue
+        kind = kinds[j][0]
+        if kind == "add":
+            cotangents[k] = dresults[j]
+        elif kind in ("max", "min"):
+            r, count = extra[j]
+            cotangents[k] = elementwise(lambda o, rr, c, d: arith.divf(
+                S.select(S.cmp("oeq", o, rr), d, S.const(0.0, d)), c), [outs[j], r, count, dresults[j]])
+        elif kind == "mul":
+            nzp, zc = extra[j]
+            cotangents[k] = elementwise(lambda o, p, z, d: arith.mulf(d, product_of_others(o, p, z)),
+                                        [outs[j], nzp, zc, dresults[j]])
+    return cotangents
+
+
+def elementwise(fn, values):
+    t = ir.RankedTensorType(values[0].type)
+    idm = identity_map(t.rank)
+    return generic(values, [idm] * len(values), [tensor.empty(t.shape, t.element_type)], [idm],
+                   [PARALLEL] * t.rank, lambda *a: fn(*a[:-1]))[0]
+
+
+def reduction_count(gen, j, kinds, recompute, result):
+    """How many elements (the initial value included) attain output j's max / min."""
+    return _stats(gen, j, kinds, recompute, result, [("count",)])[0]
+
+
+def product_stats(gen, j, kinds, recompute):
+    """Output j's product over its non-zero elements, and how many elements are zero."""
+    return _stats(gen, j, kinds, recompute, None, [("nzp",), ("zc",)])
+
+
+def _stats(gen, j, kinds, recompute, result, stats):
+    block = gen.regions[0].blocks[0]
+    ins, out = list(gen.inputs), gen.outputs[j]
+    n_in = len(ins)
+    maps = [a.value for a in gen.indexing_maps]
+    args = list(block.arguments)
+    expr = kinds[j][1]
+    iterators = [str(a) for a in gen.iterator_types]
+
+    def first(o, *rest):
+        one, zero = S.const(1.0, o), S.const(0.0, o)
+        vals = []
+        for (s,) in stats:
+            if s == "count":
+                vals.append(S.select(S.cmp("oeq", o, rest[0]), one, zero))
+            elif s == "nzp":
+                vals.append(S.select(S.cmp("oeq", o, zero), one, o))
+            else:
+                vals.append(S.select(S.cmp("oeq", o, zero), one, zero))
+        return vals
+
+    t = ir.RankedTensorType(out.type)
+    idm = identity_map(t.rank)
+    seed_in = [out] + ([result] if result is not None else [])
+    inits = generic(seed_in, [idm] * len(seed_in), [tensor.empty(t.shape, t.element_type)] * len(stats),
+                    [idm] * len(stats), [PARALLEL] * t.rank,
+                    lambda *a: first(*a[:len(seed_in)]))
+
+    def body(*bargs):
+        mapping = dict(zip(args[:n_in], bargs[:n_in]))
+        clone_ops(recompute, mapping)
+        e = mapping.get(expr, expr)
+        one, zero = S.const(1.0, e), S.const(0.0, e)
+        accs = bargs[len(bargs) - len(stats):]
+        vals = []
+        for (s,), acc in zip(stats, accs):
+            if s == "count":
+                r = bargs[n_in]
+                vals.append(arith.addf(acc, S.select(S.cmp("oeq", e, r), one, zero)))
+            elif s == "nzp":
+                vals.append(arith.mulf(acc, S.select(S.cmp("oeq", e, zero), one, e)))
+            else:
+                vals.append(arith.addf(acc, S.select(S.cmp("oeq", e, zero), one, zero)))
+        return vals
+
+    extra_in = [result] if result is not None else []
+    return generic(ins + extra_in, maps[:n_in] + [maps[n_in + j]] * len(extra_in), inits,
+                   [maps[n_in + j]] * len(stats), iterators, body)
+
+
+def product_of_others(e, nzp, zc):
+    """Product of all elements but `e`, given the product of the non-zero ones and
+    the number of zeros: nzp / e when there is no zero, nzp at the single zero."""
+    zero, one = S.const(0.0, e), S.const(1.0, e)
+    e_is_zero = S.cmp("oeq", e, zero)
+    no_zero = S.cmp("oeq", zc, zero)
+    one_zero = S.cmp("oeq", zc, one)
+    safe_e = S.select(e_is_zero, one, e)
+    return S.select(e_is_zero, S.select(one_zero, nzp, zero), S.select(no_zero, arith.divf(nzp, safe_e), zero))
+
+
+# ------------------------------------------------------------------ tensor op rules
+
+def _slice_args(op):
+    a = op.attributes
+    return dict(offsets=list(op.offsets), sizes=list(op.sizes), strides=list(op.strides),
+                static_offsets=a["static_offsets"], static_sizes=a["static_sizes"],
+                static_strides=a["static_strides"])
+
+
+def extract_slice_rule(ctx, op, d):
+    src = op.operands[0]
+    return [tensor.insert_slice(d[0], ctx.zeros(src), **_slice_args(op))]
+
+
+def insert_slice_rule(ctx, op, d):
+    src = op.operands[0]
+    ds = tensor.extract_slice(src.type, d[0], **_slice_args(op))
+    dd = tensor.insert_slice(ctx.zeros(src), d[0], **_slice_args(op))
+    return [ds, dd]
+
+
+def expand_shape_rule(ctx, op, d):
+    return [tensor.collapse_shape(op.operands[0].type, d[0], op.attributes["reassociation"])]
+
+
+def collapse_shape_rule(ctx, op, d):
+    shape = ir.RankedTensorType(op.operands[0].type).shape
+    return [tensor.expand_shape(op.operands[0].type, d[0], op.attributes["reassociation"], [], shape)]
+
+
+def concat_rule(ctx, op, d):
+    dim = ir.IntegerAttr(op.attributes["dim"]).value
+    res_shape = ir.RankedTensorType(op.results[0].type).shape
+    out, offset = [], 0
+    for v in op.operands:
+        shape = ir.RankedTensorType(v.type).shape
+        offs = [0] * len(shape)
+        offs[dim] = offset
+        out.append(tensor.extract_slice(v.type, d[0], [], [], [], offs, shape, [1] * len(shape)))
+        offset += shape[dim]
+    assert offset == res_shape[dim]
+    return out
+
+
+def cast_rule(ctx, op, d):
+    return [tensor.cast(op.operands[0].type, d[0])]
+
+
+def extract_rule(ctx, op, d):
+    src = op.operands[0]
+    return [tensor.insert(d[0], ctx.zeros(src), list(op.operands)[1:])] + [None] * (len(op.operands) - 1)
+
+
+def scalar_op_rule(ctx, op, d):
+    cot = {op.results[0]: d[0]}
+    reverse_scalar_ops([op], {}, cot, ctx.active)
+    return [cot.get(v) for v in op.operands]
+
+
+RULES = {
+    "linalg.generic": generic_rule,
+    "tensor.extract_slice": extract_slice_rule,
+    "tensor.insert_slice": insert_slice_rule,
+    "tensor.expand_shape": expand_shape_rule,
+    "tensor.collapse_shape": collapse_shape_rule,
+    "tensor.concat": concat_rule,
+    "tensor.cast": cast_rule,
+    "tensor.extract": extract_rule,
+}
+# Elementwise arith / math on whole tensors (or on scalars outside any generic).
+for _name in [*S.PARTIALS, *S.CASTS, "arith.select"]:
+    RULES.setdefault(_name, scalar_op_rule)
+
+# Ops with no differentiable operands (or none at all).
+INACTIVE_OPS = {"tensor.empty", "arith.constant", "tensor.dim", "linalg.index", *S.NON_DIFFERENTIABLE}
+
+
+# ----------------------------------------------------------------------- the driver
+
+class _Ctx:
+    def __init__(self, active):
+        self.active = active
+
+    def zeros(self, v):
+        return zeros_like(v)
+
+
+def activity(fn, wrt_args, seeded_results) -> set:
+    """Values that depend on a wrt argument and that a seeded result depends on."""
+    ops = list(fn.entry_block.operations)
+    fwd = set(wrt_args)
+    for op in ops:
+        if op.operation.name in INACTIVE_OPS:
+            continue
+        if any(v in fwd for v in op.operands):
+            fwd.update(r for r in op.results if is_float(dtype_of(r)))
+    bwd = set(seeded_results)
+    for op in reversed(ops):
+        if any(r in bwd for r in op.results):
+            bwd.update(op.operands)
+    return fwd & bwd
+
+
+def lookup(module: ir.Module, name: str):
+    for op in module.body.operations:
+        if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
+            return op
+    raise IRError(f"irgrad: no function @{name} in the module")
+
+
+def vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> str:
+    """Add @{name}_vjp to `module` and return its name.
+
+    `wrt`: indices of the arguments to differentiate (all float ones by default);
+    `seeds`: indices of the results that take a cotangent argument (all by default).
+    """
+    run_pipeline(module, PREPARE, f"{name}-prepare")
+    fn = lookup(module, name)
+    ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
+    n_args, n_res = len(ftype.inputs), len(ftype.results)
+    wrt = list(range(n_args)) if wrt is None else list(wrt)
+    seeds = list(range(n_res)) if seeds is None else list(seeds)
+    for i in wrt:
+        if not is_float(dtype_of_type(ftype.inputs[i])):
+            raise IRError(f"irgrad reverse mode: argument {i} of @{name} is not a float tensor")
+    new_name = new_name or f"{name}_vjp"
+
+    with ir.InsertionPoint(module.body):
+        g = fn.operation.clone()
+    g.attributes["sym_name"] = ir.StringAttr.get(new_name)
+    block = g.regions[0].blocks[0]
+    ret = list(block.operations)[-1]
+    results = list(ret.operands)
+    cot_args = [block.add_argument(ftype.results[j], ir.Location.unknown()) for j in seeds]
+    args = list(block.arguments)[:n_args]
+    active = activity(g.opview if hasattr(g, "opview") else g, [args[i] for i in wrt],
+                      [results[j] for j in seeds])
+
+    ctx = _Ctx(active)
+    cot: dict = {}
+    with ir.InsertionPoint(ret):
+        for j, c in zip(seeds, cot_args):
+            v = results[j]
+            if v in active:
+                cot[v] = add(cot[v], c) if v in cot else c
+        for op in reversed(list(block.operations)[:-1]):
+            live = [r for r in op.results if r in cot]
+            if not live:
+                continue
+            name_ = op.operation.name
+            rule = RULES.get(name_)
+            if rule is None:
+                raise unsupported(op)
+            dres = [cot.get(r) for r in op.results]
+            contribs = rule(ctx, op, dres)
+            for v, c in zip(op.operands, contribs):
+                if c is not None and v in active:
+                    cot[v] = add(cot[v], c) if v in cot else c
+        grads = [cot[args[i]] if args[i] in cot else zeros_like(args[i]) for i in wrt]
+        func.ReturnOp(results + grads)
+    ret.erase()
+    new_type = ir.FunctionType.get([*ftype.inputs, *[ftype.results[j] for j in seeds]],
+                                   [*ftype.results, *[ftype.inputs[i] for i in wrt]])
+    g.attributes["function_type"] = ir.TypeAttr.get(new_type)
+    if "arg_attrs" in g.attributes or "res_attrs" in g.attributes:
+        for k in ("arg_attrs", "res_attrs"):
+            if k in g.attributes:
+                del g.attributes[k]
+    verify(module, f"{name}-vjp")
+    return new_name
+
+
+def dtype_of_type(t: ir.Type) -> ir.Type:
+    return ir.RankedTensorType(t).element_type if isinstance(t, ir.RankedTensorType) else t
