@@ -1,49 +1,157 @@
 """The transformations: jit, grad, value_and_grad.
 
 Every transformation is a Python function that runs inside a trace. At top level
-it is wrapped in jit: traced once per signature into an MLIR function, cleaned up,
-compiled by IREE and cached. Under an outer trace, grad traces its function into
-a separate module, runs the reverse-mode pass there and emits a `func.call` to the
-result; the outer pass inlines that call, so grad of grad is just more IR.
+it is wrapped in a JitFunction: traced once per signature into an MLIR function,
+cleaned up, compiled by IREE and cached. Under an outer trace, grad traces its
+function into a separate module, runs the reverse-mode pass there and emits a
+`func.call` to the result, and jit does the same without the pass; the outer
+pass inlines that call, so grad of grad is just more IR.
+
+Top-level grad follows JAX's eager semantics where jit would not: non-array
+arguments that are not differentiated stay Python values (static), and array
+values ride along the trace so `if x > 0:` works. A trace that read a value is
+reused only for the same input values.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import inspect
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import numpy as np
 from irgrad.passes import reverse
 from irgrad.passes.cleanup import cleanup
 from irgrad.passes.ir import building, func, ir
+from irgrad.runtime import compiler
 from irgrad.runtime.compiler import compile_mlir
-from irgrad.runtime.executable import TARGETS, Executable
+from irgrad.runtime.executable import TARGETS, Executable, to_device
 
 from . import dtypes, tree_util
 from .array import Array
-from .core import ShapedArray, Tracer, aval_of, host_value, trace_function, trace_stack
+from .core import (
+    ShapedArray,
+    Tracer,
+    aval_of,
+    concrete_value,
+    host_value,
+    trace_function,
+    trace_stack,
+    value_reads,
+)
+
+# ------------------------------------------------------------------------- stats
+
+
+@dataclass
+class Stats:
+    """Counters for tests and tuning: `irgrad.frontend.api.stats`.
+
+    traces: Python functions traced into MLIR (top-level and nested);
+    compiles: executables built for a top-level signature (IREE, or its IR-text cache);
+    calls: compiled calls run. `iree_compiles` counts real IREE compilations.
+    """
+
+    traces: int = 0
+    compiles: int = 0
+    calls: int = 0
+
+    @property
+    def iree_compiles(self) -> int:
+        return compiler.stats["compiles"]
+
+    def snapshot(self) -> dict:
+        return {"traces": self.traces, "compiles": self.compiles, "calls": self.calls,
+                "iree_compiles": self.iree_compiles}
+
+
+stats = Stats()
+
+
+def _trace(fun, avals, **kw):
+    stats.traces += 1
+    return trace_function(fun, avals, **kw)
+
 
 # ------------------------------------------------------------------------ helpers
 
-
-def _is_leaf_value(x):
-    return isinstance(x, (Array, Tracer, np.ndarray, np.generic, int, float, bool))
+_SCALARS = (int, float, bool, np.generic)
 
 
-def _check_leaves(leaves, what):
+def _is_array_leaf(x):
+    return isinstance(x, (Array, Tracer, np.ndarray, *_SCALARS)) and not isinstance(x, (str, bytes, np.str_))
+
+
+def _fun_name(fun):
+    return getattr(fun, "__name__", None) or type(fun).__name__
+
+
+def _fun_key(fun):
+    """What a transformed function is cached by: grad/jit wrappers by what they wrap, so
+    `grad(grad(f))` written out twice hits the same cache entry."""
+    return getattr(fun, "_irgrad_key", fun)
+
+
+def _leaf_paths(tree, prefix):
+    """(JAX key path, leaf) for each leaf of `tree`, e.g. ("p['a'][1]", leaf)."""
+    spec = tree_util._node_spec(type(tree))
+    if spec is None:
+        yield prefix, tree
+        return
+    children, aux = spec.flatten(tree)
+    children = list(children)
+    for key, child in zip(tree_util._child_keys(type(tree), aux, len(children)), children):
+        yield from _leaf_paths(child, prefix + tree_util._keystr(type(tree), key))
+
+
+def _arg_names(fun, nargs):
+    """Names JAX gives positional arguments in error paths: parameter names, `args[i]`."""
+    try:
+        params = list(inspect.signature(fun).parameters.values())
+    except (TypeError, ValueError):
+        params = []
+    names, var = [], None
+    for p in params:
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            names.append(p.name)
+        elif p.kind == p.VAR_POSITIONAL:
+            var = p.name
+    var = var or "args"
+    return [names[i] if i < len(names) else f"{var}[{i - len(names)}]" for i in range(nargs)]
+
+
+def _not_array_error(fun, args, kwargs, bad) -> TypeError:
+    """JAX's error for a non-array argument to jit, naming where it was passed."""
+    path = "?"
+    for name, a in zip(_arg_names(fun, len(args)), args):
+        for p, leaf in _leaf_paths(a, name):
+            if leaf is bad:
+                path = p
+    for k, a in kwargs.items():
+        for p, leaf in _leaf_paths(a, k):
+            if leaf is bad:
+                path = p
+    return TypeError(
+        f"Error interpreting argument to {fun!r} as an abstract array. The problematic value is of type "
+        f"{type(bad)} and was passed to the function at path {path}.\n"
+        "This typically means that a jit-wrapped function was called with a non-array argument, and this "
+        "argument was not marked as static using the static_argnums or static_argnames parameters of jax.jit.")
+
+
+def _check_outputs(fun, leaves):
     for i, x in enumerate(leaves):
-        if not _is_leaf_value(x):
-            raise TypeError(f"Argument '{x!r}' of type {type(x)} is not a valid JAX type ({what} leaf {i}).")
+        if not _is_array_leaf(x):
+            raise TypeError(f"function {_fun_name(fun)} traced for jit returned a value of type {type(x)} at "
+                            f"output component [{i}], which is not a valid JAX type")
 
 
-def _argnums_tuple(argnums, nargs, name):
-    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    for a in nums:
-        if not -nargs <= a < nargs:
-            raise ValueError(f"{name}: argnums {argnums} out of range for a function called with {nargs} "
-                             "positional arguments")
-    return tuple(a % nargs for a in nums)
+def _hash_error(value, err) -> ValueError:
+    return ValueError(
+        f"Non-hashable static arguments are not supported. An error occurred while trying to hash an object of "
+        f"type {type(value)}, {value!r}. The error was:\n{type(err).__name__}: {err}\n")
 
 
 def emit_call(module: ir.Module, name: str, args, arg_avals, out_avals):
@@ -63,6 +171,79 @@ def emit_call(module: ir.Module, name: str, args, arg_avals, out_avals):
     return [Tracer(trace, r, av) for r, av in zip(results, out_avals)]
 
 
+# ----------------------------------------------------------------- call signatures
+
+
+@dataclass
+class _Signature:
+    """One call's arguments split into what is traced (array leaves) and what is not."""
+
+    key: object               # cache key; None when a static value is unhashable
+    dynamic: list             # array leaves, traced
+    avals: tuple
+    rebuild: object           # tracers -> (args, kwargs)
+
+
+def _split_call(args, kwargs, static_pos=(), static_names=(), keep_static=None, on_bad=None):
+    """Split a call. Positions in `static_pos` / names in `static_names` are static
+    whole; a non-array leaf is static if `keep_static(leaf index)` says so, else
+    `on_bad(leaf)` raises."""
+    args, kwargs = list(args), dict(kwargs)
+    statics = []
+    for i in static_pos:
+        if i < len(args):
+            statics.append((i, args[i]))
+            args[i] = None          # a pytree node with no leaves; put back by rebuild
+    for k in static_names:
+        if k in kwargs:
+            statics.append((k, kwargs[k]))
+            kwargs[k] = None
+    leaves, tree = tree_util.tree_flatten((args, kwargs))
+    dynamic, static_leaves = [], []
+    for i, x in enumerate(leaves):
+        if _is_array_leaf(x):
+            dynamic.append(x)
+        elif keep_static is not None and keep_static(i):
+            static_leaves.append((i, x))
+        else:
+            raise on_bad(x)
+    avals = tuple(aval_of(x) for x in dynamic)
+    key = (tree, avals, tuple(statics), tuple(static_leaves))
+    try:
+        hash(key)
+    except TypeError:
+        key = None      # not cached (grad with an unhashable non-array argument)
+        for _, v in statics:
+            try:
+                hash(v)
+            except TypeError as e:
+                raise _hash_error(v, e) from None
+
+    def rebuild(tracers):
+        flat, it, fixed = [], iter(tracers), dict(static_leaves)
+        for i in range(len(leaves)):
+            flat.append(fixed[i] if i in fixed else next(it))
+        a, kw = tree_util.tree_unflatten(tree, flat)
+        for where, v in statics:
+            if isinstance(where, int):
+                a[where] = v
+            else:
+                kw[where] = v
+        return a, kw
+
+    return _Signature(key, dynamic, avals, rebuild)
+
+
+def _leaf_bounds(args):
+    """[start, stop) of each positional argument's leaves in tree_flatten((args, kwargs))."""
+    bounds, pos = [], 0
+    for a in args:
+        n = tree_util.tree_structure(a).num_leaves
+        bounds.append((pos, pos + n))
+        pos += n
+    return bounds
+
+
 # ---------------------------------------------------------------------------- jit
 
 
@@ -70,8 +251,11 @@ def emit_call(module: ir.Module, name: str, args, arg_avals, out_avals):
 class _Entry:
     traced: object
     out_tree: object
+    value_dependent: bool = False
     executable: Executable | None = None
     text: str | None = None
+    capture_inputs: list | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Lowered:
@@ -81,112 +265,188 @@ class Lowered:
         self._jitted, self._entry = jitted, entry
 
     def as_text(self) -> str:
+        """The module IREE compiles: `func.func @main` on tensors (linalg, arith, math)."""
         return self._jitted._finalize(self._entry)
 
     def compile(self):
-        self._jitted._compile(self._entry)
+        self._jitted._executable(self._entry)
         return self
 
 
-class JitFunction:
-    """A function compiled with IREE once per input signature (see `jit`)."""
+_executables: OrderedDict = OrderedDict()   # (IR hash, platform) -> Executable
+_executables_lock = threading.Lock()
+_MAX_EXECUTABLES = 512
+_MAX_VALUE_ENTRIES = 32
 
-    def __init__(self, fun, static_argnums=(), platform="cpu", name=None):
+
+def _load(text: str, platform: str, name: str) -> Executable:
+    """Compile (or fetch) the module and load it once per distinct IR text."""
+    key = (hashlib.sha256(text.encode()).hexdigest(), platform)
+    with _executables_lock:
+        exe = _executables.get(key)
+    if exe is None:
+        vmfb = compile_mlir(text, TARGETS[platform], name=name)
+        exe = Executable(vmfb, "main", platform)
+        with _executables_lock:
+            _executables[key] = exe
+            while len(_executables) > _MAX_EXECUTABLES:
+                _executables.popitem(last=False)
+    return exe
+
+
+class JitFunction:
+    """A function compiled with IREE once per input signature (see `jit`).
+
+    With `grad_argnums` set it is the top-level runner of a grad transformation:
+    non-array leaves outside the differentiated arguments are static, and the
+    input values ride along the trace (JAX's grad is not staged, so Python may
+    branch on them); a trace that branched is cached per input values.
+    """
+
+    def __init__(self, fun, static_argnums=(), static_argnames=(), platform="cpu", name=None,
+                 grad_argnums=None):
         self.fun = fun
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
         self.platform = platform
-        self.name = name or getattr(fun, "__name__", "fn")
+        self.name = name or _fun_name(fun)
+        self.grad_argnums = grad_argnums
         self._cache: dict = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
+        self._irgrad_key = ("jit", _fun_key(fun), self.static_argnums, self.static_argnames, platform)
 
     # -- signature ------------------------------------------------------------------
-    def _split(self, args, kwargs):
-        statics = tuple((i, args[i]) for i in self.static_argnums if i < len(args))
-        dynamic = [a for i, a in enumerate(args) if i not in self.static_argnums]
-        leaves, in_tree = tree_util.tree_flatten((dynamic, kwargs))
-        _check_leaves(leaves, "jit argument")
-        return statics, leaves, in_tree
+    def _signature(self, args, kwargs) -> _Signature:
+        if self.grad_argnums is None:
+            n = len(args)
+            pos = tuple(sorted({i % n for i in self.static_argnums if -n <= i < n}))
+            return _split_call(args, kwargs, pos, self.static_argnames,
+                               on_bad=lambda x: _not_array_error(self.fun, args, kwargs, x))
+        bounds = _leaf_bounds(args)
+        diff = {i for k in _argnums_tuple(self.grad_argnums, len(args)) for i in range(*bounds[k])}
+        return _split_call(args, kwargs, keep_static=lambda i: i not in diff,
+                           on_bad=lambda x: TypeError(f"Argument '{x!r}' of type {type(x)} is not a valid JAX type."))
 
-    def _rebuild(self, statics, in_tree, leaves):
-        dynamic, kwargs = tree_util.tree_unflatten(in_tree, list(leaves))
-        args, it, smap = [], iter(dynamic), dict(statics)
-        for i in range(len(dynamic) + len(smap)):
-            args.append(smap[i] if i in smap else next(it))
-        return args, kwargs
-
-    def _entry(self, args, kwargs):
-        statics, leaves, in_tree = self._split(args, kwargs)
-        avals = tuple(aval_of(x) for x in leaves)
-        try:
-            key = (in_tree, avals, statics)
-            hash(key)
-        except TypeError:
-            raise ValueError("Non-hashable static arguments are not supported: static_argnums values "
-                             "must be hashable") from None
+    def _lookup(self, sig: _Signature) -> _Entry:
         with self._lock:
-            entry = self._cache.get(key)
-        if entry is None:
-            box = {}
-
-            def flat_fun(*tracers):
-                a, kw = self._rebuild(statics, in_tree, tracers)
-                out = self.fun(*a, **kw)
-                out_leaves, box["tree"] = tree_util.tree_flatten(out)
-                _check_leaves(out_leaves, "output")
-                return out_leaves
-
-            traced = trace_function(flat_fun, avals, name=self.name)
-            entry = _Entry(traced, box["tree"])
+            entry = self._cache.get(sig.key) if sig.key is not None else None
+        if isinstance(entry, OrderedDict):      # value-dependent traces of this signature
+            vkey = _value_key(sig.dynamic)
             with self._lock:
-                self._cache[key] = entry
-        return entry, leaves
+                entry = entry.get(vkey)
+        if entry is None:
+            entry = self._trace_entry(sig)
+            if sig.key is not None:
+                self._store(sig, entry)
+        return entry
+
+    def _store(self, sig, entry):
+        with self._lock:
+            if not entry.value_dependent:
+                self._cache[sig.key] = entry
+                return
+            by_value = self._cache.get(sig.key)
+            if not isinstance(by_value, OrderedDict):
+                by_value = self._cache[sig.key] = OrderedDict()
+            by_value[_value_key(sig.dynamic)] = entry
+            while len(by_value) > _MAX_VALUE_ENTRIES:
+                by_value.popitem(last=False)
+
+    def _trace_entry(self, sig: _Signature, concrete=None) -> _Entry:
+        box = {}
+
+        def flat_fun(*tracers):
+            a, kw = sig.rebuild(tracers)
+            out = self.fun(*a, **kw)
+            out_leaves, box["tree"] = tree_util.tree_flatten(out)
+            _check_outputs(self.fun, out_leaves)
+            return out_leaves
+
+        if concrete is None and self.grad_argnums is not None:
+            concrete = [np.asarray(host_value(x), av.dtype) for x, av in zip(sig.dynamic, sig.avals)]
+        reads = value_reads()
+        traced = _trace(flat_fun, sig.avals, name=self.name, concrete_args=concrete,
+                        label=f"the function {self.name} for {'grad' if self.grad_argnums is not None else 'jit'}")
+        return _Entry(traced, box["tree"], value_dependent=value_reads() != reads)
 
     # -- compile and run ------------------------------------------------------------
     def _finalize(self, entry) -> str:
-        if entry.text is None:
-            t = entry.traced
-            with building():
-                fn = reverse.lookup(t.module, t.name)
-                fn.attributes["sym_name"] = ir.StringAttr.get("main")
-                cleanup(t.module, self.name)
-                entry.text = str(t.module)
+        with entry.lock:
+            if entry.text is None:
+                t = entry.traced
+                with building():
+                    fn = reverse.lookup(t.module, t.name)
+                    fn.attributes["sym_name"] = ir.StringAttr.get("main")
+                    cleanup(t.module, self.name)
+                    entry.text = str(t.module)
         return entry.text
 
-    def _compile(self, entry):
+    def _executable(self, entry) -> Executable:
         if entry.executable is None:
             text = self._finalize(entry)
-            vmfb = compile_mlir(text, TARGETS[self.platform], name=self.name)
-            entry.executable = Executable(vmfb, "main", self.platform)
+            entry.executable = _load(text, self.platform, self.name)
+            stats.compiles += 1
         return entry.executable
+
+    def _captures(self, entry) -> list:
+        """The captured constants as device arrays, uploaded once per entry."""
+        if entry.capture_inputs is None:
+            t = entry.traced
+            entry.capture_inputs = [_device_input(c, av, upload=self.platform)
+                                    for c, av in zip(t.captures, t.capture_avals)]
+        return entry.capture_inputs
 
     def __call__(self, *args, **kwargs):
         if trace_stack():
-            return self.fun(*args, **kwargs)
-        entry, leaves = self._entry(args, kwargs)
-        exe = self._compile(entry)
+            return self._call_traced(args, kwargs)
+        entry = self._lookup(sig := self._signature(args, kwargs))
+        exe = self._executable(entry)
         t = entry.traced
-        inputs = [_device_input(x, av) for x, av in zip(leaves, t.in_avals)]
-        inputs += [_device_input(c, av) for c, av in zip(t.captures, t.capture_avals)]
+        inputs = [_device_input(x, av) for x, av in zip(sig.dynamic, t.in_avals)] + self._captures(entry)
         outs = exe(*inputs)
+        stats.calls += 1
         arrays = [Array(None, av.weak_type, device_array=o, dtype=av.dtype, shape=av.shape)
                   for o, av in zip(outs, t.out_avals)]
         return tree_util.tree_unflatten(entry.out_tree, arrays)
 
+    def _call_traced(self, args, kwargs):
+        """jit under another transformation: trace `fun` abstractly (no concrete values,
+        as JAX's jit) into its own function and call it from the outer trace."""
+        sig = self._signature(args, kwargs)
+        entry = self._trace_entry(sig, concrete=None)
+        t = entry.traced
+        with building():
+            cleanup(t.module, self.name, keep=t.name)
+        outs = emit_call(t.module, t.name, [*sig.dynamic, *t.captures], [*t.in_avals, *t.capture_avals],
+                         t.out_avals)
+        return tree_util.tree_unflatten(entry.out_tree, outs)
+
     def lower(self, *args, **kwargs) -> Lowered:
-        entry, _ = self._entry(args, kwargs)
-        return Lowered(self, entry)
+        """Trace for these arguments without compiling; `.as_text()` gives the MLIR."""
+        return Lowered(self, self._lookup(self._signature(args, kwargs)))
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else functools.partial(self, obj)
 
 
-def _device_input(x, aval: ShapedArray):
+def _value_key(leaves):
+    return tuple((str(np.asarray(host_value(x)).dtype), np.shape(x), np.asarray(host_value(x)).tobytes())
+                 for x in leaves)
+
+
+def _device_input(x, aval: ShapedArray, upload=None):
     if isinstance(x, Array) and x._device is not None and x.dtype == aval.dtype:
         return x._device
     a = np.asarray(host_value(x), dtype=aval.dtype)
-    return a if a.flags.c_contiguous else a.copy()  # (ascontiguousarray would make 0-d arrays 1-d)
+    a = a if a.flags.c_contiguous else a.copy()  # (ascontiguousarray would make 0-d arrays 1-d)
+    return to_device(a, upload) if upload and a.ndim else a
 
 
-def jit(fun=None, *, static_argnums=(), device=None):
-    """Compile `fun` with IREE, once per input signature.
+def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=(), device=None, **unused):
+    """Compile `fun` with IREE, once per input signature (shapes, dtypes, static args).
+
+    `donate_argnums` and other JAX options that only affect buffers are accepted and ignored.
 
     >>> import irgrad, irgrad.numpy as jnp
     >>> f = irgrad.jit(lambda x: jnp.sin(x) * 2.0)
@@ -194,27 +454,31 @@ def jit(fun=None, *, static_argnums=(), device=None):
     Array([0., 0.], dtype=float32)
     """
     if fun is None:
-        return functools.partial(jit, static_argnums=static_argnums, device=device)
+        return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,
+                                 device=device)
     platform = getattr(device, "platform", None) or "cpu"
-    return JitFunction(fun, static_argnums, platform)
+    return JitFunction(fun, static_argnums, static_argnames, platform)
 
 
 # --------------------------------------------------------------------------- grad
 
-_transform_cache: dict = {}
+_transform_cache: OrderedDict = OrderedDict()
 _transform_lock = threading.Lock()
+_MAX_TRANSFORMS = 1024
 
 
-def _top_level(key, traced_fn):
-    """Run `traced_fn` through a cached JitFunction when called outside any trace."""
+def _top_level(key, traced_fn, argnums, name):
+    """The cached JitFunction that runs `traced_fn` when called outside any trace."""
     try:
         hash(key)
     except TypeError:
-        return JitFunction(traced_fn)
+        return JitFunction(traced_fn, name=name, grad_argnums=argnums)
     with _transform_lock:
         jf = _transform_cache.get(key)
         if jf is None:
-            jf = _transform_cache[key] = JitFunction(traced_fn, name=getattr(key[1], "__name__", "fn"))
+            jf = _transform_cache[key] = JitFunction(traced_fn, name=name, grad_argnums=argnums)
+            while len(_transform_cache) > _MAX_TRANSFORMS:
+                _transform_cache.popitem(last=False)
     return jf
 
 
@@ -225,65 +489,115 @@ def _wrt_error(dtype):
         "or set allow_int to True.")
 
 
+def _argnums_tuple(argnums, nargs):
+    nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    for a in nums:
+        if not -nargs <= a < nargs:
+            raise TypeError(f"differentiating with respect to argnums={argnums} requires at least {a + 1 if a >= 0 else -a} "
+                            f"positional arguments to be passed by the caller, but got only {nargs} positional "
+                            "arguments.")
+    return tuple(a % nargs for a in nums)
+
+
+def _scalar_output(out, has_aux):
+    """Split off aux and check the output is a real scalar, with JAX's messages."""
+    if has_aux:
+        if not (isinstance(out, tuple | list) and len(out) == 2):
+            raise TypeError("expected function with aux output to return a two-element tuple, but got type "
+                            f"{type(out)} with value {out!r}")
+        out, aux = out
+    else:
+        aux = None
+    if out is None:
+        raise TypeError("Gradient only defined for scalar-output functions. Output was None.")
+    if not _is_array_leaf(out):
+        raise TypeError(f"Gradient only defined for scalar-output functions. Output was {out!r}.")
+    aval = aval_of(out)
+    if aval.shape != ():
+        raise TypeError(f"Gradient only defined for scalar-output functions. Output had shape: {aval.shape}.")
+    if not dtypes.is_float(aval.dtype):
+        raise TypeError(f"grad requires real-valued outputs (output dtype that is a sub-dtype of np.floating), "
+                        f"but got {aval.dtype.name}. For differentiation of functions with integer outputs, use "
+                        "jax.vjp directly.")
+    return out, aux
+
+
 def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
-    """Inside a trace: (value, aux, grads) of fun at args, grads w.r.t. args[argnums]."""
-    argnums_t = _argnums_tuple(argnums, len(args), "grad")
-    flat, in_tree = tree_util.tree_flatten((list(args), kwargs))
-    _check_leaves(flat, "grad argument")
-    avals = [aval_of(x) for x in flat]
-    # Leaf ranges of each positional argument.
-    bounds, pos = [], 0
-    for a in args:
-        n = tree_util.tree_structure(a).num_leaves
-        bounds.append((pos, pos + n))
-        pos += n
-    wrt = [i for k in argnums_t for i in range(*bounds[k])]
-    for i in wrt:
-        if not dtypes.is_float(avals[i].dtype):
-            raise _wrt_error(avals[i].dtype)
+    """Inside a trace: (value, aux, grads) of fun at args, grads w.r.t. args[argnums].
+
+    The function is traced into its own module (with the outer values riding along
+    when the outer trace has them), reverse.vjp adds its adjoint, and a func.call
+    to the adjoint is emitted into the outer trace."""
+    argnums_t = _argnums_tuple(argnums, len(args))
+    bounds = _leaf_bounds(args)
+    diff = {i for k in argnums_t for i in range(*bounds[k])}
+    sig = _split_call(args, kwargs, keep_static=lambda i: i not in diff,
+                      on_bad=lambda x: TypeError(f"Argument '{x!r}' of type {type(x)} is not a valid JAX type."))
+    leaves = tree_util.tree_leaves((list(args), kwargs))
+    dyn_index = [i for i, x in enumerate(leaves) if _is_array_leaf(x)]   # leaf index of each traced input
+    wrt = [j for j, i in enumerate(dyn_index) if i in diff]
+    for j in wrt:
+        if not dtypes.is_float(sig.avals[j].dtype):
+            raise _wrt_error(sig.avals[j].dtype)
+    outer = trace_stack()[-1]
+    concrete = [_concrete_np(x, av) for x, av in zip(sig.dynamic, sig.avals)] if outer.track_concrete else None
+    active = [True if j in wrt else (x if isinstance(x, Tracer) else False) for j, x in enumerate(sig.dynamic)]
     box = {}
 
     def flat_fun(*tracers):
-        a, kw = tree_util.tree_unflatten(in_tree, list(tracers))
-        out = fun(*a, **kw)
-        if has_aux:
-            if not (isinstance(out, (tuple, list)) and len(out) == 2):
-                raise TypeError("has_aux=True requires the function to return a pair (output, aux), "
-                                f"got {type(out).__name__}")
-            out, aux = out
-        else:
-            aux = None
-        out_aval = aval_of(out) if isinstance(out, (Tracer, Array, np.ndarray, np.generic, float, int)) else None
-        if out_aval is None or out_aval.shape != ():
-            shape = out_aval.shape if out_aval is not None else getattr(out, "shape", type(out).__name__)
-            raise TypeError(f"Gradient only defined for scalar-output functions. Output had shape: {shape}.")
-        if not dtypes.is_float(out_aval.dtype):
-            raise TypeError(f"grad requires real-valued outputs (output dtype that is a sub-dtype of "
-                            f"np.floating), but got {out_aval.dtype.name}. For holomorphic differentiation, "
-                            "pass holomorphic=True. For differentiation of non-holomorphic functions "
-                            "involving complex outputs, use jax.vjp directly.")
+        a, kw = sig.rebuild(tracers)
+        out, aux = _scalar_output(fun(*a, **kw), has_aux)
         aux_leaves, box["aux_tree"] = tree_util.tree_flatten(aux)
         return [out, *aux_leaves]
 
-    inner = trace_function(flat_fun, avals, name=getattr(fun, "__name__", "fn"))
+    inner = _trace(flat_fun, sig.avals, name=_fun_name(fun), concrete_args=concrete, active=active,
+                   label=f"the function {_fun_name(fun)} for grad")
     with building():
         vjp_name = reverse.vjp(inner.module, inner.name, wrt=wrt, seeds=[0])
     out0 = inner.out_avals[0]
     seed = Array(np.ones((), out0.dtype), weak_type=out0.weak_type)
-    call_args = [*flat, *inner.captures, seed]
-    call_avals = [*avals, *inner.capture_avals, ShapedArray((), out0.dtype, out0.weak_type)]
-    grad_avals = [avals[i] for i in wrt]
+    call_args = [*sig.dynamic, *inner.captures, seed]
+    call_avals = [*sig.avals, *inner.capture_avals, ShapedArray((), out0.dtype, out0.weak_type)]
+    grad_avals = [sig.avals[j] for j in wrt]
     results = emit_call(inner.module, vjp_name, call_args, call_avals, inner.out_avals + grad_avals)
     n_out = len(inner.out_avals)
-    value, aux_leaves, grads = results[0], results[1:n_out], results[n_out:]
+    value, aux_leaves, grads = results[0], results[1:n_out], iter(results[n_out:])
     aux = tree_util.tree_unflatten(box["aux_tree"], aux_leaves) if has_aux else None
-    it = iter(grads)
     per_arg = []
     for k in argnums_t:
-        leaves = [next(it) for _ in range(*bounds[k])]
-        per_arg.append(tree_util.tree_unflatten(tree_util.tree_structure(args[k]), leaves))
+        arg_leaves = [next(grads) for _ in range(*bounds[k])]
+        per_arg.append(tree_util.tree_unflatten(tree_util.tree_structure(args[k]), arg_leaves))
     g = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
     return value, aux, g
+
+
+def _concrete_np(x, aval):
+    v = concrete_value(x)
+    return None if v is None else np.asarray(v, aval.dtype)
+
+
+def _transformation(kind, fun, argnums, has_aux, package):
+    """The function grad / value_and_grad return: traced inline under an outer
+    transformation, run through a cached JitFunction at top level."""
+    nums = argnums if isinstance(argnums, int) else tuple(argnums)
+    key = (kind, _fun_key(fun), nums, has_aux)
+
+    def traced(*args, **kwargs):
+        return package(*_value_and_grad_traced(fun, argnums, has_aux, args, kwargs))
+
+    def transformed(*args, **kwargs):
+        if trace_stack():
+            return traced(*args, **kwargs)
+        _argnums_tuple(argnums, len(args))
+        return _top_level(key, traced, argnums, f"{kind}_{_fun_name(fun)}")(*args, **kwargs)
+
+    try:
+        functools.update_wrapper(transformed, fun)
+    except (AttributeError, TypeError):
+        pass
+    transformed.__wrapped__ = fun
+    transformed._irgrad_key = key
+    return transformed
 
 
 def value_and_grad(fun, argnums=0, has_aux=False):
@@ -293,18 +607,8 @@ def value_and_grad(fun, argnums=0, has_aux=False):
     >>> irgrad.value_and_grad(lambda x: x ** 2)(3.0)
     (Array(9., dtype=float32, weak_type=True), Array(6., dtype=float32, weak_type=True))
     """
-    def traced(*args, **kwargs):
-        value, aux, g = _value_and_grad_traced(fun, argnums, has_aux, args, kwargs)
-        return ((value, aux), g) if has_aux else (value, g)
-
-    @functools.wraps(fun)
-    def value_and_grad_f(*args, **kwargs):
-        if trace_stack():
-            return traced(*args, **kwargs)
-        key = ("value_and_grad", fun, argnums if isinstance(argnums, int) else tuple(argnums), has_aux)
-        return _top_level(key, traced)(*args, **kwargs)
-
-    return value_and_grad_f
+    return _transformation("value_and_grad", fun, argnums, has_aux,
+                           lambda v, aux, g: ((v, aux), g) if has_aux else (v, g))
 
 
 def grad(fun, argnums=0, has_aux=False):
@@ -314,15 +618,4 @@ def grad(fun, argnums=0, has_aux=False):
     >>> float(irgrad.grad(jnp.tanh)(2.0))
     0.07065081596374512
     """
-    def traced(*args, **kwargs):
-        value, aux, g = _value_and_grad_traced(fun, argnums, has_aux, args, kwargs)
-        return (g, aux) if has_aux else g
-
-    @functools.wraps(fun)
-    def grad_f(*args, **kwargs):
-        if trace_stack():
-            return traced(*args, **kwargs)
-        key = ("grad", fun, argnums if isinstance(argnums, int) else tuple(argnums), has_aux)
-        return _top_level(key, traced)(*args, **kwargs)
-
-    return grad_f
+    return _transformation("grad", fun, argnums, has_aux, lambda v, aux, g: (g, aux) if has_aux else g)

@@ -40,7 +40,16 @@ class ArrayMethods:
     def __xor__(self, o): return _np().bitwise_xor(self, o)
     def __rxor__(self, o): return _np().bitwise_xor(o, self)
     def __lshift__(self, o): return _np().left_shift(self, o)
+    def __rlshift__(self, o): return _np().left_shift(o, self)
     def __rshift__(self, o): return _np().right_shift(self, o)
+    def __rrshift__(self, o): return _np().right_shift(o, self)
+    def __divmod__(self, o): return _np().floor_divide(self, o), _np().remainder(self, o)
+    def __rdivmod__(self, o): return _np().floor_divide(o, self), _np().remainder(o, self)
+
+    def __round__(self, ndigits=None):
+        if ndigits is None:     # as JAX: round(x) is an int32 array
+            return _np().astype(_np().round(self), np.int32)
+        return _np().round(self, ndigits)
     def __eq__(self, o): return _np().equal(self, o)
     def __ne__(self, o): return _np().not_equal(self, o)
     def __lt__(self, o): return _np().less(self, o)
@@ -86,8 +95,10 @@ def _np():
     return numpy_api
 
 
-def _repr_body(a: np.ndarray) -> str:
-    return np.array2string(a, separator=", ", prefix="Array(", threshold=1000)
+def _scalar_check(a: np.ndarray) -> np.ndarray:
+    if a.ndim:
+        raise TypeError(f"Only scalar arrays can be converted to Python scalars; got arr.ndim={a.ndim}")
+    return a
 
 
 class Array(ArrayMethods):
@@ -148,16 +159,17 @@ class Array(ArrayMethods):
         a = self._host()
         return a if dtype is None else a.astype(dtype)
 
-    def __float__(self): return float(self._host())
-    def __int__(self): return int(self._host())
-    def __index__(self): return int(self._host())
-    def __complex__(self): return complex(self._host())
+    def __float__(self): return float(_scalar_check(self._host()))
+    def __int__(self): return int(_scalar_check(self._host()))
+    def __complex__(self): return complex(_scalar_check(self._host()))
+
+    def __index__(self):
+        if self._dtype.kind not in "iub":
+            raise TypeError("Only integer scalar arrays can be converted to a scalar index.")
+        return int(_scalar_check(self._host()))
 
     def __bool__(self):
-        if self.size != 1:
-            raise ValueError("The truth value of an array with more than one element is ambiguous. "
-                             "Use a.any() or a.all()")
-        return bool(self._host())
+        return bool(self._host())   # NumPy's errors for empty and multi-element arrays
 
     def __len__(self):
         if not self._shape:
@@ -178,13 +190,28 @@ class Array(ArrayMethods):
 
     # -- printing ----------------------------------------------------------------------
     def __repr__(self):
-        weak = ", weak_type=True" if self.weak_type else ""
-        return f"Array({_repr_body(self._host())}, dtype={self._dtype.name}{weak})"
+        """As jax.Array prints: NumPy's layout, then dtype (and weak_type) on the last line
+        if it fits in NumPy's line width, else on a line of its own.
+
+        >>> Array(np.float32(7.0), weak_type=True)
+        Array(7., dtype=float32, weak_type=True)
+        """
+        prefix = "Array("
+        dtype_str = f"dtype={self._dtype.name}" + (", weak_type=True" if self.weak_type else "")
+        line_width = np.get_printoptions()["linewidth"]
+        if self.size == 0:
+            body = f"[], shape={self._shape}"
+        else:
+            body = np.array2string(self._host(), prefix=prefix, suffix=",", separator=", ",
+                                   max_line_width=line_width)
+        last_line_len = len(body) - body.rfind("\n") + 1
+        sep = " " * len(prefix) if last_line_len + len(dtype_str) + 2 > line_width else " "
+        return f"{prefix}{body},{sep}{dtype_str})"
 
     def __str__(self):
         return str(self._host())
 
     def __format__(self, spec):
-        if not spec:
-            return str(self)
-        return format(self._host().item() if self.ndim == 0 else self._host(), spec)
+        """`f"{x:.4f}"` formats a 0-d array like its NumPy scalar, as JAX does."""
+        a = self._host()
+        return format(a if a.ndim else a[()], spec)

@@ -51,6 +51,18 @@ class ConcretizationTypeError(TypeError):
     """A traced value was used where Python needs a concrete one (`if`, `bool()`, ...)."""
 
 
+class TracerBoolConversionError(ConcretizationTypeError):
+    """`bool()` (an `if`, `while`, `and`, ...) on a value traced by jit."""
+
+
+class TracerIntegerConversionError(ConcretizationTypeError):
+    """`__index__()` (a `range()`, list index, ...) on a value traced by jit."""
+
+
+class TracerArrayConversionError(ConcretizationTypeError):
+    """`np.asarray()` (or any NumPy function) on a traced value."""
+
+
 class UnexpectedTracerError(RuntimeError):
     """A tracer escaped the function whose trace created it."""
 
@@ -65,6 +77,16 @@ def trace_stack() -> list:
     return stack
 
 
+def value_reads() -> int:
+    """How many times a traced value's concrete value was read by Python on this thread
+    (`if x > 0` under bare grad). A trace that read values is valid only for those values."""
+    return getattr(_state, "reads", 0)
+
+
+def _count_read():
+    _state.reads = value_reads() + 1
+
+
 _names = itertools.count()
 
 
@@ -73,10 +95,17 @@ def fresh_name(base: str) -> str:
     return f"{safe}_{next(_names)}"
 
 
-_PACKAGE_DIRS = tuple(
-    os.path.dirname(os.path.abspath(p))
-    for p in (__file__, sys.modules["irgrad.passes.ir"].__file__)
-)
+def _package_dirs():
+    here = os.path.dirname(os.path.abspath(__file__))
+    dirs = [here, os.path.dirname(os.path.abspath(sys.modules["irgrad.passes.ir"].__file__)),
+            os.path.join(os.path.dirname(here), "runtime")]
+    pkg = sys.modules.get("irgrad")
+    if pkg is not None and getattr(pkg, "__file__", None):
+        dirs.append(os.path.dirname(os.path.abspath(pkg.__file__)))
+    return tuple(d + os.sep for d in dirs)
+
+
+_PACKAGE_DIRS = _package_dirs()
 
 
 def user_frame():
@@ -84,8 +113,7 @@ def user_frame():
     f = sys._getframe(1)
     while f is not None:
         fn = f.f_code.co_filename
-        if not fn.startswith(_PACKAGE_DIRS) and "/irgrad/" not in fn.replace("\\", "/") and \
-                not fn.startswith("<frozen"):
+        if not fn.startswith(_PACKAGE_DIRS) and not fn.startswith("<frozen"):
             return fn, f.f_lineno
         f = f.f_back
     return "<unknown>", 0
@@ -119,36 +147,44 @@ class Tracer(ArrayMethods):
         return f"Traced<{self.aval!r}>"
 
     def _concrete(self, what):
-        if self.concrete is not None:
-            return self.concrete
-        fn, line = user_frame()
-        raise ConcretizationTypeError(
-            f"Abstract tracer value encountered where concrete value is expected: {what} was called on "
-            f"a traced array with shape {self.aval.str_short()} at {fn}:{line}.\n"
-            "The problem arose with a value that depends on the arguments of a jitted function. "
-            "Use jnp.where or lax.cond for value-dependent choices, or mark the argument static "
-            "with static_argnums.")
+        """The concrete value for a Python conversion, or a JAX-worded error under jit."""
+        if self.concrete is None:
+            raise _concretization_error(self, what)
+        _count_read()
+        return self.concrete
+
+    def _differentiable_concrete(self, what):
+        """Like _concrete, but refused (as JAX does) when the value depends on an input
+        being differentiated: converting it would silently drop the derivative."""
+        if self.concrete is not None and self.trace.is_active(self):
+            raise _concretization_error(self, what)
+        return self._concrete(what)
 
     def __bool__(self):
-        return bool(self._concrete("bool()"))
+        return bool(self._concrete("bool"))
 
     def __int__(self):
-        return int(self._concrete("int()"))
+        return int(self._concrete("int"))
 
     def __float__(self):
-        return float(self._concrete("float()"))
+        return float(self._differentiable_concrete("float"))
+
+    def __complex__(self):
+        return complex(self._differentiable_concrete("complex"))
 
     def __index__(self):
-        return int(self._concrete("__index__()"))
+        if not dtypes.is_int(self.dtype) and not dtypes.is_bool(self.dtype):
+            raise TypeError("Only integer scalar arrays can be converted to a scalar index.")
+        return int(self._concrete("index"))
+
+    def item(self, *args):
+        return self._concrete("item").item(*args)
+
+    def tolist(self):
+        return np.asarray(self._differentiable_concrete("array")).tolist()
 
     def __array__(self, dtype=None, copy=None):
-        if self.concrete is not None:
-            return np.asarray(self.concrete, dtype)
-        fn, line = user_frame()
-        raise ConcretizationTypeError(
-            f"The numpy.ndarray conversion method __array__() was called on traced array with shape "
-            f"{self.aval.str_short()} at {fn}:{line}. A traced value cannot become a NumPy array "
-            "inside jit; use irgrad.numpy functions instead.")
+        return np.asarray(self._differentiable_concrete("array"), dtype)
 
     def __hash__(self):
         raise TypeError("unhashable type: traced array")
@@ -162,6 +198,36 @@ class Tracer(ArrayMethods):
         if not self.shape:
             raise TypeError("iteration over a 0-d array")
         return (self[i] for i in range(self.shape[0]))
+
+
+_CONVERSION_MESSAGES = {
+    "bool": (TracerBoolConversionError, "Attempted boolean conversion of traced array with shape {aval}."),
+    "index": (TracerIntegerConversionError, "The __index__() method was called on traced array with shape {aval}."),
+    "array": (TracerArrayConversionError,
+              "The numpy.ndarray conversion method __array__() was called on traced array with shape {aval}."),
+}
+
+
+def _concretization_error(tracer, what) -> ConcretizationTypeError:
+    """JAX's wording for a concrete-value request on a tracer, plus the user's file:line."""
+    aval = tracer.aval.str_short()
+    cls, msg = _CONVERSION_MESSAGES.get(what, (ConcretizationTypeError, None))
+    if msg is None:
+        msg = (f"Abstract tracer value encountered where concrete value is expected: traced array with shape "
+               f"{aval}\nThe problem arose with the `{what}` function.")
+        if what in ("float", "int", "complex"):
+            msg += (f" If trying to convert the data type of a value, try using `x.astype({what})` or "
+                    f"`jnp.array(x, {what})` instead.")
+    else:
+        msg = msg.format(aval=aval)
+    fn, line = user_frame()
+    if tracer.concrete is None:
+        why = ("This concrete value was not available in Python because it depends on the value of an argument "
+               "of a jitted function. Use jnp.where (or lax.cond) for value-dependent choices, or mark the "
+               "argument static with static_argnums.")
+    else:
+        why = "The value depends on an input being differentiated, so converting it would drop its derivative."
+    return cls(f"{msg}\nThe error occurred at {fn}:{line} while tracing {tracer.trace.label}. {why}")
 
 
 @dataclass
@@ -185,9 +251,13 @@ class Traced:
 class Trace:
     """Builds one func.func while a Python function runs on Tracers."""
 
-    def __init__(self, name: str, in_avals, concrete_args=None):
+    def __init__(self, name: str, in_avals, concrete_args=None, active=None, label=None):
         self.name = name
+        self.label = label or name   # how errors name the function being traced
         self.level = len(trace_stack())
+        # Per block argument: True if it is being differentiated, else False, or the outer
+        # Tracer it stands for (active if that one is). Read only by `is_active`.
+        self.sources = list(active) if active is not None else [False] * len(in_avals)
         self.track_concrete = concrete_args is not None
         self.in_avals = list(in_avals)
         self.captures, self.capture_avals = [], []
@@ -238,8 +308,31 @@ class Trace:
     def _capture(self, x, aval):
         self.captures.append(x)
         self.capture_avals.append(aval)
-        with self.module.context:
+        self.sources.append(x if isinstance(x, Tracer) else False)
+        with self.module.context, ir.Location.unknown():
             return self.block.add_argument(tensor_type(aval.shape, aval.dtype), ir.Location.unknown())
+
+    def is_active(self, tracer) -> bool:
+        """Whether `tracer` depends on an input being differentiated: walk its IR back to
+        this function's arguments (and through captures to outer traces)."""
+        if tracer.trace is not self:
+            return tracer.trace.is_active(tracer)
+        seen, todo = set(), [tracer.value]
+        while todo:
+            v = todo.pop()
+            if v in seen:
+                continue
+            seen.add(v)
+            if isinstance(v, ir.BlockArgument):
+                if v.owner == self.block and self._source_active(v.arg_number):
+                    return True
+            else:
+                todo.extend(_operands_within(v.owner))
+        return False
+
+    def _source_active(self, i) -> bool:
+        src = self.sources[i] if i < len(self.sources) else False
+        return src.trace.is_active(src) if isinstance(src, Tracer) else bool(src)
 
     def finish(self, outs, out_avals) -> Traced:
         values = [self.lift(o, a) for o, a in zip(outs, out_avals)]
@@ -253,14 +346,31 @@ class Trace:
                       self.capture_avals)
 
 
+def _operands_within(op):
+    """Operands of `op` and of the ops nested in its regions."""
+    out = list(op.operands)
+    for region in op.regions:
+        for block in region.blocks:
+            for inner in block.operations:
+                out.extend(_operands_within(inner))
+    return out
+
+
 def host_value(x):
-    """NumPy value of a concrete array-like (irgrad.Array, ndarray, scalar)."""
+    """NumPy value of a concrete array-like (irgrad.Array, ndarray, scalar). On a tracer
+    this is a read of its concrete value by Python (see `value_reads`)."""
     if isinstance(x, Tracer):
         return x._concrete("conversion to a host value")
     hv = getattr(x, "_host", None)
     if hv is not None:
         return hv()
     return x
+
+
+def concrete_value(x):
+    """Like host_value, but None for a tracer without a concrete value, and not counted as
+    a read: for evaluating ops eagerly alongside the trace."""
+    return x.concrete if isinstance(x, Tracer) else host_value(x)
 
 
 def aval_of(x) -> ShapedArray:
@@ -270,9 +380,12 @@ def aval_of(x) -> ShapedArray:
     return ShapedArray(tuple(np.shape(x)), np.dtype(dtype), weak)
 
 
-def trace_function(fun, in_avals, name=None, concrete_args=None):
-    """Trace `fun(*tracers)` (flat list in, flat list out) into a Traced function."""
-    trace = Trace(fresh_name(name or getattr(fun, "__name__", "fn")), in_avals, concrete_args)
+def trace_function(fun, in_avals, name=None, concrete_args=None, active=None, label=None):
+    """Trace `fun(*tracers)` (flat list in, flat list out) into a Traced function.
+
+    `concrete_args` (NumPy values) ride along so Python can branch on them (bare grad);
+    `active` marks the arguments being differentiated (see `Trace.is_active`)."""
+    trace = Trace(fresh_name(name or getattr(fun, "__name__", "fn")), in_avals, concrete_args, active, label)
     stack = trace_stack()
     stack.append(trace)
     try:

@@ -481,9 +481,9 @@ def mean(a, axis=None, dtype=None, keepdims=False):
     a = a if _is_array(a) else asarray(a)
     axes = _axes(axis, a.ndim)
     n = int(np.prod([a.shape[i] for i in axes], dtype=np.int64))
-    dt, weak = dtypes.float_result(*dtypes.dtype_and_weak(a))
+    dt, weak = dtypes.float_result(*dtypes.dtype_and_weak(a), reduction=True)
     s = sum(_convert(a, dt, weak) if dtype is None else astype(a, dtype), axis=axes, keepdims=keepdims)
-    return true_divide(s, _count(n, s))
+    return true_divide(s, Array(np.asarray(n, aval_of(s).dtype)))  # a strong count: mean is never weak
 
 
 def _count(n, like):
@@ -776,7 +776,7 @@ def size(a):
 
 
 def result_type(*args):
-    return dtypes.result_type(*[dtypes.dtype_and_weak(a) for a in args])[0]
+    return dtypes.result_type(*[dtypes.dtype_and_weak(a) for a in args], normalize_weak=True)[0]
 
 
 # ------------------------------------------------------------------- indexing

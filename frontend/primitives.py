@@ -35,7 +35,7 @@ from irgrad.passes.ir import (
 )
 
 from . import dtypes
-from .core import ShapedArray, Tracer, aval_of, current_trace, host_value, user_location
+from .core import ShapedArray, Tracer, aval_of, concrete_value, current_trace, host_value, user_location
 
 
 @dataclass
@@ -63,8 +63,9 @@ def bind(name: str, *args, **params):
     value = trace.emit(lambda: prim.lower(out_aval, avals, *values, **params))
     concrete = None
     if all(not isinstance(a, Tracer) or a.concrete is not None for a in args) and trace.track_concrete:
-        concrete = np.asarray(prim.impl(*[np.asarray(host_value(a), av.dtype) for a, av in zip(args, avals)],
-                                        **params), out_aval.dtype)
+        with np.errstate(all="ignore"):  # values riding along a trace: no NumPy warnings
+            concrete = np.asarray(prim.impl(*[np.asarray(concrete_value(a), av.dtype)
+                                              for a, av in zip(args, avals)], **params), out_aval.dtype)
     return Tracer(trace, value, out_aval, concrete)
 
 
@@ -79,8 +80,9 @@ def broadcast_shapes(op, *avals):
     out = []
     for i in range(rank):
         dims = {s[i - rank + len(s)] for s in shapes if i - rank + len(s) >= 0} - {1}
-        if len(dims) > 1:
-            raise shape_error(op, "incompatible shapes for broadcasting", *avals)
+        if len(dims) > 1:  # JAX's wording, plus where
+            raise TypeError(f"{op} got incompatible shapes for broadcasting: "
+                            f"{', '.join(str(s) for s in shapes)}. (at {user_location()})")
         out.append(dims.pop() if dims else 1)
     return tuple(out)
 

@@ -119,7 +119,7 @@ def _fma32(a, b, c) -> np.ndarray:
     it is inexact and its last bit is 0, step one ulp towards the true value) so that the final
     float64 -> float32 conversion rounds only once, correctly.
     """
-    a, b, c = np.broadcast_arrays(np.asarray(a, np.float32), np.asarray(b, np.float32), np.asarray(c, np.float32))
+    a, b, c = np.broadcast_arrays(*(np.asarray(v, np.float32) for v in (a, b, c)))
     p = a.astype(np.float64) * b.astype(np.float64)
     q = c.astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -315,8 +315,9 @@ def _float_dtype(dtype, name: str) -> np.dtype:
 def _uniform(key, shape, dtype, minval, maxval) -> np.ndarray:
     info = np.finfo(dtype)
     nbits, nmant = info.bits, info.nmant
-    minval = np.broadcast_to(np.asarray(minval).astype(dtype), shape)
-    maxval = np.broadcast_to(np.asarray(maxval).astype(dtype), shape)
+    with np.errstate(over="ignore"):  # e.g. -1e6 -> -inf in float16, as in JAX
+        minval = np.broadcast_to(np.asarray(minval).astype(dtype), shape)
+        maxval = np.broadcast_to(np.asarray(maxval).astype(dtype), shape)
     uint = _UINT_BY_BITS[nbits]
     raw = random_bits(key, nbits, shape)
     one_bits = np.array(1.0, dtype).view(uint)
@@ -523,7 +524,6 @@ def randint(key, shape, minval, maxval, dtype=np.int32) -> np.ndarray:
         minval = np.clip(minval.astype(np.int32).astype(np.int64), int(info.min), int(info.max))
         maxval = np.clip(maxval.astype(np.int32).astype(np.int64), int(info.min), int(info.max) + 1)
         minval, maxval = minval.astype(np.int32), maxval.astype(np.int32)
-    np.broadcast_shapes(shape, minval.shape, maxval.shape)  # raises if incompatible
     if np.broadcast_shapes(shape, minval.shape, maxval.shape) != shape:
         raise ValueError(f"randint: minval/maxval shapes do not broadcast to {shape}")
     return _randint(k, shape, minval, maxval, sample_dt).astype(dt)
@@ -533,16 +533,16 @@ def _randint(k, shape, minval, maxval, dt) -> np.ndarray:
     info = np.iinfo(dt)
     nbits = info.bits
     modulus = 2**nbits
-    # Exact integer arithmetic on Python-int-valued object arrays would be slow; int64/uint64 suffice.
-    mx_src = np.iinfo(maxval.dtype)
-    out_of_range = maxval.astype(np.int64) > min(int(info.max), int(mx_src.max))
-    mn = np.clip(minval.astype(np.int64), max(int(info.min), int(np.iinfo(minval.dtype).min)),
-                 min(int(info.max), int(np.iinfo(minval.dtype).max)))
-    mx = np.clip(maxval.astype(np.int64), max(int(info.min), int(mx_src.min)), min(int(info.max), int(mx_src.max)))
-    mn, mx, out_of_range = np.broadcast_arrays(mn, mx, out_of_range)
-    mn = np.broadcast_to(mn, shape).astype(np.int64)
-    mx = np.broadcast_to(mx, shape).astype(np.int64)
-    out_of_range = np.broadcast_to(out_of_range, shape)
+
+    def convert_and_clip(v):  # clip to the range both dtypes share, then convert (no wrapping)
+        src = np.iinfo(v.dtype)
+        lo, hi = max(int(info.min), int(src.min)), min(int(info.max), int(src.max))
+        return np.broadcast_to(np.clip(v.astype(np.int64), lo, hi), shape)
+
+    # All values fit in int64 (at most 32-bit dtypes here), and uint64 holds every product below.
+    dtype_max_in_maxval_dtype = min(int(info.max), int(np.iinfo(maxval.dtype).max))
+    out_of_range = np.broadcast_to(maxval.astype(np.int64) > dtype_max_in_maxval_dtype, shape)
+    mn, mx = convert_and_clip(minval), convert_and_clip(maxval)
 
     k1, k2 = split(k)
     hi = random_bits(k1, nbits, shape).astype(np.uint64)

@@ -15,11 +15,11 @@ from irgrad.frontend.array import Array
 from irgrad.frontend.core import ConcretizationTypeError, ShapedArray, UnexpectedTracerError
 from irgrad.runtime.errors import IRError
 
-from . import numpy, tree_util
+from . import config, numpy, random, tree_util
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ConcretizationTypeError", "IRError", "ShapedArray", "UnexpectedTracerError",
-    "grad", "jit", "numpy", "tree_util", "value_and_grad",
+    "config", "grad", "jit", "numpy", "random", "tree_util", "value_and_grad",
 ]

@@ -36,11 +36,21 @@ PREPARE = "builtin.module(inline, func.func(linalg-generalize-named-ops))"
 
 # --------------------------------------------------------------------------- helpers
 
-def zeros_like(v: ir.Value) -> ir.Value:
-    if isinstance(v.type, ir.RankedTensorType):
-        t = ir.RankedTensorType(v.type)
+def zeros_of(t: ir.Type) -> ir.Value:
+    """Zeros of type `t`: a filled tensor, or a scalar constant."""
+    if isinstance(t, ir.RankedTensorType):
+        t = ir.RankedTensorType(t)
         return linalg.fill(scalar_constant(0.0, t.element_type), outs=[tensor.empty(t.shape, t.element_type)])
-    return scalar_constant(0.0, v.type)
+    return scalar_constant(0.0, t)
+
+
+def zeros_like(v: ir.Value) -> ir.Value:
+    return zeros_of(v.type)
+
+
+def tensor_type_of(v: ir.Value) -> ir.Type:
+    """The type of tensor `v`, or the 0-d tensor type holding scalar `v`."""
+    return v.type if isinstance(v.type, ir.RankedTensorType) else ir.RankedTensorType.get([], v.type)
 
 
 def add(a: ir.Value, b: ir.Value) -> ir.Value:
@@ -194,6 +204,10 @@ def generic_rule(ctx, gen, dresults):
     groups = {}
     for i in active_in:
         groups.setdefault(str(in_maps[i]), []).append(i)
+    # IREE's CPU codegen can fail on multi-result reductions ("write affecting operations
+    # on global resources ..."), so inputs whose adjoint is a reduction get one generic each.
+    groups = [g for ms in groups.values() for g in
+              ([ms] if len(map_dims(in_maps[ms[0]])) == n_dims else [[i] for i in ms])]
 
     aux_ins, aux_maps = [], []
     for j in live:
@@ -203,12 +217,13 @@ def generic_rule(ctx, gen, dresults):
             aux_ins.append(t)
             aux_maps.append(out_maps[j])
 
-    for members in groups.values():
+    for members in groups:
         m = in_maps[members[0]]
         kept = map_dims(m)
         iters = [PARALLEL if d in kept else REDUCTION for d in range(n_dims)]
         accumulate = len(kept) < n_dims
-        inits = [ctx.zeros(ins[i]) if accumulate else tensor.empty(
+        # A scalar input (linalg.fill's value) accumulates its adjoint in a 0-d tensor.
+        inits = [zeros_of(tensor_type_of(ins[i])) if accumulate else tensor.empty(
             ir.RankedTensorType(ins[i].type).shape, dtype_of(ins[i])) for i in members]
 
         def body(*bargs, members=members, accumulate=accumulate):
@@ -241,7 +256,7 @@ def generic_rule(ctx, gen, dresults):
 
         res = generic(ins + aux_ins, in_maps + aux_maps, inits, [m] * len(members), iters, body)
         for i, r in zip(members, res):
-            cotangents[i] = r
+            cotangents[i] = r if isinstance(ins[i].type, ir.RankedTensorType) else tensor.extract(r, [])
 
     # Cotangents of the `outs` operands (the accumulators' initial values).
     for j in live:
@@ -396,7 +411,9 @@ def extract_rule(ctx, op, d):
 def scalar_op_rule(ctx, op, d):
     cot = {op.results[0]: d[0]}
     reverse_scalar_ops([op], {}, cot, ctx.active)
-    return [cot.get(v) for v in op.operands]
+    # `cot` already sums over repeated operands (x * x): report each value once.
+    firsts = {v: k for k, v in reversed(list(enumerate(op.operands)))}
+    return [cot.get(v) if firsts[v] == k else None for k, v in enumerate(op.operands)]
 
 
 RULES = {

@@ -35,9 +35,17 @@ from jax._src.numpy import util as jnp_util  # noqa: E402
 
 SUPPORTED = [
     np.bool_,
-    np.int8, np.int16, np.int32, np.int64,
-    np.uint8, np.uint16, np.uint32, np.uint64,
-    np.float16, np.float32, np.float64,
+    np.int8,
+    np.int16,
+    np.int32,
+    np.int64,
+    np.uint8,
+    np.uint16,
+    np.uint32,
+    np.uint64,
+    np.float16,
+    np.float32,
+    np.float64,
 ]
 KINDS = [(np.dtype(t), w) for t in SUPPORTED for w in (False, True)]
 
@@ -99,7 +107,8 @@ def test_canonicalize_table():
 
 
 @pytest.mark.parametrize(
-    "bad", [np.complex64, np.complex128, complex, object, "U3", np.longdouble, "datetime64[s]", jnp.bfloat16],
+    "bad",
+    [np.complex64, np.complex128, complex, object, "U3", np.longdouble, "datetime64[s]", jnp.bfloat16],
     ids=str,
 )
 def test_canonicalize_rejects_unsupported(bad):
@@ -191,7 +200,7 @@ def test_dtype_and_weak_inside_jit():
         return a
 
     f(1.0, np.int8(1))
-    (ours_a, theirs_a, ours_b, theirs_b), = seen
+    ((ours_a, theirs_a, ours_b, theirs_b),) = seen
     assert ours_a == theirs_a == (np.dtype(np.float32), True)
     assert ours_b == theirs_b == (np.dtype(np.int8), False)
 

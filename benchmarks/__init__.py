@@ -1,0 +1,1 @@
+"""irgrad vs JAX timings on CPU: `python -m benchmarks --help`."""
