@@ -23,7 +23,7 @@ LIBS = ("irgrad", "jax")
 
 
 def run_steady(w, libs, quick: bool):
-    """Median seconds per call for each library (None where building it failed)."""
+    """(medians, bests, failures): seconds per call for each library that built."""
     steps, failed = {}, {}
     for lib in libs:
         try:
@@ -35,7 +35,7 @@ def run_steady(w, libs, quick: bool):
             failed[lib.name] = f"{type(e).__name__}: {str(e).splitlines()[0][:120]}"
     samples = max(5, w.samples // 3) if quick else w.samples
     timings = compare(steps, w.calls_per_sample, samples, warmup=1 if quick else 3) if steps else {}
-    return {name: t.median for name, t in timings.items()}, failed
+    return {n: t.median for n, t in timings.items()}, {n: t.best for n, t in timings.items()}, failed
 
 
 def first_call_once(name: str) -> float:
@@ -60,17 +60,20 @@ def run_first_call(w, libs, quick: bool):
                 runs[lib.name].append(first_call_once(lib.name))
             except Exception as e:
                 failed[lib.name] = str(e)[:120]
-    return {n: sorted(v)[len(v) // 2] for n, v in runs.items() if v and n not in failed}, failed
+    ok = {n: sorted(v) for n, v in runs.items() if v and n not in failed}
+    return {n: v[len(v) // 2] for n, v in ok.items()}, {n: v[0] for n, v in ok.items()}, failed
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="*", choices=[[], *WORKLOADS], default=[], metavar="NAME",
-                   help=f"workloads to run: {', '.join(WORKLOADS)} (default: all)")
+    p.add_argument("names", nargs="*", metavar="NAME", help=f"workloads to run: {', '.join(WORKLOADS)} (default: all)")
     p.add_argument("--quick", action="store_true", help="fewer samples and warm-up calls")
     p.add_argument("--out", help="write the markdown report here")
     args = p.parse_args(argv)
+    unknown = [n for n in args.names if n not in WORKLOADS]
+    if unknown:
+        p.error(f"unknown workload {', '.join(unknown)}; choose from {', '.join(WORKLOADS)}")
     names = args.names or list(WORKLOADS)
     out = args.out or (os.path.join(ROOT, "benchmarks", "results.md")
                        if not args.names and not args.quick else None)
@@ -82,14 +85,14 @@ def main(argv=None) -> int:
         w = WORKLOADS[name]
         print(f"{w.title} ...", flush=True)
         run = run_first_call if w.build is None else run_steady
-        medians, failed = run(w, libs, args.quick)
+        medians, bests, failed = run(w, libs, args.quick)
         ig, jx = medians.get("irgrad"), medians.get("jax")
         for lib in LIBS:
             shown = fmt_seconds(medians[lib]) if lib in medians else f"failed ({failed.get(lib)})"
             print(f"  {lib:7s} {shown}")
         if ig and jx:
             print(f"  ratio irgrad/jax = {ig / jx:.2f}")
-        rows.append(report.row(w.title, ig, jx, "; ".join(f"{k} failed: {v}" for k, v in failed.items())))
+        rows.append(report.row(w.title, medians, bests, "; ".join(f"{k} failed: {v}" for k, v in failed.items())))
     if out:
         with open(out, "w") as f:
             f.write(report.markdown(rows, facts, "python -m benchmarks" + (" --quick" if args.quick else "")))

@@ -42,14 +42,35 @@ def machine() -> dict:
         "jaxlib": _version("jaxlib"),
         "iree-base-compiler": _version("iree-base-compiler"),
         "iree-base-runtime": _version("iree-base-runtime"),
-        "irgrad CPU driver": executable.DRIVERS["cpu"],
-        "irgrad llvm-cpu flags": " ".join(compiler.TARGET_FLAGS["llvm-cpu"]),
+        "scheduling": _scheduling(),
+        "irgrad CPU driver": os.environ.get("IRGRAD_CPU_DRIVER") or
+        f"{executable.DRIVERS['cpu']} below {executable.TASK_WORK:.2e} loop iterations, "
+        f"{executable.THREADED_DRIVER} above",
+        "irgrad llvm-cpu flags": " ".join(compiler.TARGET_FLAGS["llvm-cpu"]) +
+        f", plus {compiler.DATA_TILING} for modules with a matmul (M, N, K >= {compiler.MIN_TILED})",
     }
 
 
-def row(title: str, irgrad: float | None, jax: float | None, note: str = "") -> str:
-    ratio = f"{irgrad / jax:.2f}" if irgrad and jax else "–"
-    cells = [title, fmt_seconds(irgrad) if irgrad else "failed", fmt_seconds(jax) if jax else "failed", ratio, note]
+def _scheduling() -> str:
+    """This process's niceness and (Linux) autogroup: the machine may be shared."""
+    try:
+        with open("/proc/self/autogroup") as f:
+            group = f.read().strip()
+    except OSError:
+        group = "no autogroup"
+    return f"nice {os.nice(0)}, {group}"
+
+
+def _cell(t: float | None) -> str:
+    return fmt_seconds(t) if t else "failed"
+
+
+def row(title: str, medians: dict, bests: dict, note: str = "") -> str:
+    """One table row: medians, their ratio, and the best samples with theirs."""
+    ig, jx = medians.get("irgrad"), medians.get("jax")
+    bi, bj = bests.get("irgrad"), bests.get("jax")
+    cells = [title, _cell(ig), _cell(jx), f"**{ig / jx:.2f}**" if ig and jx else "–",
+             f"{_cell(bi)} / {_cell(bj)} = {bi / bj:.2f}" if bi and bj else "–", note]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -59,10 +80,12 @@ def markdown(rows: list[str], facts: dict, command: str) -> str:
         "",
         f"Written by `{command}`. Medians of per-call times after warm-up; irgrad and JAX samples",
         "alternate in one process, so background load hits both alike. Ratio = irgrad / JAX",
-        "(below 1: irgrad is faster).",
+        "(below 1: irgrad is faster). Inputs are device-resident in both libraries. (e) is the",
+        "median over fresh processes (compile caches empty) of the time from the first call of",
+        "the jitted step to its result: trace, autodiff, compile, load and run.",
         "",
-        "| workload | irgrad | JAX (jit, CPU) | ratio | note |",
-        "| --- | --- | --- | --- | --- |",
+        "| workload | irgrad median | JAX median (jit, CPU) | ratio | best irgrad / best JAX | note |",
+        "| --- | --- | --- | --- | --- | --- |",
         *rows,
         "",
         "## Machine",

@@ -8,8 +8,8 @@ runs one call and blocks until its results are ready.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

@@ -184,10 +184,11 @@ class _Signature:
     rebuild: object           # tracers -> (args, kwargs)
 
 
-def _split_call(args, kwargs, static_pos=(), static_names=(), keep_static=None, on_bad=None):
+def _split_call(args, kwargs, static_pos=(), static_names=(), keep_static=None, on_bad=None, traced=None):
     """Split a call. Positions in `static_pos` / names in `static_names` are static
-    whole; a non-array leaf is static if `keep_static(leaf index)` says so, else
-    `on_bad(leaf)` raises."""
+    whole; a leaf is traced if `traced(leaf index, leaf)` (default: array leaves);
+    otherwise it is static if `keep_static(leaf index)` says so, else `on_bad(leaf)`
+    raises."""
     args, kwargs = list(args), dict(kwargs)
     statics = []
     for i in static_pos:
@@ -201,14 +202,16 @@ def _split_call(args, kwargs, static_pos=(), static_names=(), keep_static=None, 
     leaves, tree = tree_util.tree_flatten((args, kwargs))
     dynamic, static_leaves = [], []
     for i, x in enumerate(leaves):
-        if _is_array_leaf(x):
+        is_traced = traced(i, x) if traced is not None else _is_array_leaf(x)
+        if is_traced and _is_array_leaf(x):
             dynamic.append(x)
-        elif keep_static is not None and keep_static(i):
+        elif not is_traced and keep_static is not None and keep_static(i):
             static_leaves.append((i, x))
         else:
             raise on_bad(x)
     avals = tuple(aval_of(x) for x in dynamic)
-    key = (tree, avals, tuple(statics), tuple(static_leaves))
+    # (types too: 2, 2.0 and True are equal as dict keys but trace differently)
+    key = (tree, avals, tuple((w, type(v), v) for w, v in statics), tuple((i, type(v), v) for i, v in static_leaves))
     try:
         hash(key)
     except TypeError:
@@ -325,8 +328,11 @@ class JitFunction:
                                on_bad=lambda x: _not_array_error(self.fun, args, kwargs, x))
         bounds = _leaf_bounds(args)
         diff = {i for k in _argnums_tuple(self.grad_argnums, len(args)) for i in range(*bounds[k])}
+        # Python scalars not differentiated stay Python values (JAX's grad does not touch them);
+        # arrays are traced with their values riding along.
         return _split_call(args, kwargs, keep_static=lambda i: i not in diff,
-                           on_bad=lambda x: TypeError(f"Argument '{x!r}' of type {type(x)} is not a valid JAX type."))
+                           traced=lambda i, x: i in diff or isinstance(x, Array | Tracer | np.ndarray | np.generic),
+                           on_bad=lambda x: TypeError(f"Argument '{x}' of type {type(x)} is not a valid JAX type."))
 
     def _lookup(self, sig: _Signature) -> _Entry:
         with self._lock:
@@ -493,7 +499,8 @@ def _argnums_tuple(argnums, nargs):
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for a in nums:
         if not -nargs <= a < nargs:
-            raise TypeError(f"differentiating with respect to argnums={argnums} requires at least {a + 1 if a >= 0 else -a} "
+            need = a + 1 if a >= 0 else -a
+            raise TypeError(f"differentiating with respect to argnums={argnums} requires at least {need} "
                             f"positional arguments to be passed by the caller, but got only {nargs} positional "
                             "arguments.")
     return tuple(a % nargs for a in nums)
@@ -531,17 +538,18 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
     argnums_t = _argnums_tuple(argnums, len(args))
     bounds = _leaf_bounds(args)
     diff = {i for k in argnums_t for i in range(*bounds[k])}
-    sig = _split_call(args, kwargs, keep_static=lambda i: i not in diff,
-                      on_bad=lambda x: TypeError(f"Argument '{x!r}' of type {type(x)} is not a valid JAX type."))
-    leaves = tree_util.tree_leaves((list(args), kwargs))
-    dyn_index = [i for i, x in enumerate(leaves) if _is_array_leaf(x)]   # leaf index of each traced input
-    wrt = [j for j, i in enumerate(dyn_index) if i in diff]
+    # Only the differentiated leaves are traced; everything else (outer tracers, arrays,
+    # Python values) is closed over as it is, as in JAX.
+    sig = _split_call(args, kwargs, keep_static=lambda i: i not in diff, traced=lambda i, x: i in diff,
+                      on_bad=lambda x: TypeError(f"Argument '{x}' of type {type(x)} is not a valid JAX type."))
+    position = {i: j for j, i in enumerate(sorted(diff))}
+    wrt = [position[i] for k in argnums_t for i in range(*bounds[k])]   # traced inputs, in argnums order
     for j in wrt:
         if not dtypes.is_float(sig.avals[j].dtype):
             raise _wrt_error(sig.avals[j].dtype)
     outer = trace_stack()[-1]
     concrete = [_concrete_np(x, av) for x, av in zip(sig.dynamic, sig.avals)] if outer.track_concrete else None
-    active = [True if j in wrt else (x if isinstance(x, Tracer) else False) for j, x in enumerate(sig.dynamic)]
+    active = [True] * len(sig.dynamic)
     box = {}
 
     def flat_fun(*tracers):

@@ -202,9 +202,9 @@ class Tracer(ArrayMethods):
 
 _CONVERSION_MESSAGES = {
     "bool": (TracerBoolConversionError, "Attempted boolean conversion of traced array with shape {aval}."),
-    "index": (TracerIntegerConversionError, "The __index__() method was called on traced array with shape {aval}."),
+    "index": (TracerIntegerConversionError, "The __index__() method was called on traced array with shape {aval}"),
     "array": (TracerArrayConversionError,
-              "The numpy.ndarray conversion method __array__() was called on traced array with shape {aval}."),
+              "The numpy.ndarray conversion method __array__() was called on traced array with shape {aval}"),
 }
 
 
@@ -213,8 +213,9 @@ def _concretization_error(tracer, what) -> ConcretizationTypeError:
     aval = tracer.aval.str_short()
     cls, msg = _CONVERSION_MESSAGES.get(what, (ConcretizationTypeError, None))
     if msg is None:
-        msg = (f"Abstract tracer value encountered where concrete value is expected: traced array with shape "
-               f"{aval}\nThe problem arose with the `{what}` function.")
+        msg = f"Abstract tracer value encountered where concrete value is expected: traced array with shape {aval}"
+        if what in ("float", "int", "complex", "item"):
+            msg += f"\nThe problem arose with the `{what}` function."
         if what in ("float", "int", "complex"):
             msg += (f" If trying to convert the data type of a value, try using `x.astype({what})` or "
                     f"`jnp.array(x, {what})` instead.")

@@ -57,7 +57,8 @@ def bind(name: str, *args, **params):
     out_aval = prim.shape_rule(*avals, **params)
     trace = current_trace(args)
     if trace is None:
-        out = prim.impl(*[np.asarray(host_value(a), av.dtype) for a, av in zip(args, avals)], **params)
+        with np.errstate(all="ignore"):  # JAX gives nan / inf without NumPy's warnings
+            out = prim.impl(*[np.asarray(host_value(a), av.dtype) for a, av in zip(args, avals)], **params)
         return Array(np.asarray(out, out_aval.dtype), weak_type=out_aval.weak_type)
     values = [trace.lift(a, av) for a, av in zip(args, avals)]
     value = trace.emit(lambda: prim.lower(out_aval, avals, *values, **params))
@@ -161,6 +162,19 @@ def _sign_i(x):
     return arith.select(pos, _const(1, x), arith.select(neg, _const(-1, x), zero))
 
 
+# JAX computes log2 as log(x) / log(2) and log10 as log(x) * (1 / ln 10); math.log10
+# also has no CPU implementation in IREE (undefined symbol log10f).
+_ONE_OVER_LN10 = 0.4342944819032518
+
+
+def _log2_f(x):
+    return arith.divf(math.log(x), math.log(_const(2.0, x)))
+
+
+def _log10_f(x):
+    return arith.mulf(math.log(x), _const(_ONE_OVER_LN10, x))
+
+
 def _np_round(x):
     return np.round(x)  # round half to even, as jnp.round
 
@@ -171,8 +185,8 @@ UNARY = {
     "exp": (np.exp, math.exp, None),
     "exp2": (np.exp2, math.exp2, None),
     "log": (np.log, math.log, None),
-    "log2": (np.log2, math.log2, None),
-    "log10": (np.log10, math.log10, None),
+    "log2": (lambda x: np.log(x) / np.log(x.dtype.type(2)), _log2_f, None),
+    "log10": (lambda x: np.log(x) * x.dtype.type(_ONE_OVER_LN10), _log10_f, None),
     "log1p": (np.log1p, math.log1p, None),
     "expm1": (np.expm1, math.expm1, None),
     "sqrt": (np.sqrt, math.sqrt, None),
@@ -270,7 +284,7 @@ BINARY = {
 for _n, (_impl, _bodies) in BINARY.items():
     elementwise(_n, _impl, _bodies)
 
-elementwise("not", np.logical_not, {"b": lambda x: arith.xori(x, _const(1, x)),
+elementwise("not", np.invert, {"b": lambda x: arith.xori(x, _const(1, x)),
                                     "i": lambda x: arith.xori(x, _const(-1, x)),
                                     "u": lambda x: arith.xori(x, _const(-1, x))})
 
@@ -295,7 +309,8 @@ COMPARISONS = {
 for _n, (_impl, _bodies) in COMPARISONS.items():
     elementwise(_n, _impl, _bodies, out_dtype=lambda avals: np.bool_, weak=lambda avals: False)
 
-elementwise("select", lambda c, a, b: np.where(c, a, b), {"*": arith.select})
+elementwise("select", lambda c, a, b: np.where(c, a, b), {"*": arith.select},
+            weak=lambda avals: all(a.weak_type for a in avals[1:]))   # the condition does not count
 
 
 def _ipow_body(x, *, y):
@@ -331,9 +346,10 @@ elementwise("integer_pow", _ipow_impl, {"f": _ipow_body, "i": _ipow_body})
 
 # -------------------------------------------------------------- convert_element_type
 
-def _convert_body(x, *, new_dtype, weak_type=False):
+def _convert_body(x, *, src_dtype, new_dtype, weak_type=False):
+    # The source kind comes from the aval: MLIR integers are signless, so uint32 reads as int32.
     dst = elem_type(new_dtype)
-    src_kind, dst_kind = _kind(dtype_np_full(x.type)), _kind(new_dtype)
+    src_kind, dst_kind = _kind(src_dtype), _kind(new_dtype)
     if dst_kind == "b":
         zero = _const(0.0 if src_kind == "f" else 0, x)
         if src_kind == "f":
@@ -364,8 +380,38 @@ PRIMITIVES["convert_element_type"] = Primitive(
     lambda a, *, new_dtype, weak_type=False: ShapedArray(a.shape, np.dtype(new_dtype), weak_type),
     lambda x, *, new_dtype, weak_type=False: x.astype(new_dtype),
     lambda out, ins, v, **p: v if ins[0].dtype == out.dtype else
-    lower_elementwise(out, ins, [v], lambda x: _convert_body(x, **p)),
+    lower_elementwise(out, ins, [v], lambda x: _convert_body(x, src_dtype=ins[0].dtype, **p)),
 )
+
+
+# ------------------------------------------------------------- bitcast_convert_type
+
+def _bitcast_rule(a, *, new_dtype):
+    new_dtype = np.dtype(new_dtype)
+    if new_dtype.itemsize != a.dtype.itemsize or np.bool_ in (a.dtype, new_dtype):
+        raise TypeError(f"bitcast_convert_type: cannot reinterpret {a.dtype.name} as {new_dtype.name} "
+                        f"(the widths differ) at {user_location()}")
+    return ShapedArray(a.shape, new_dtype, False)
+
+
+PRIMITIVES["bitcast_convert_type"] = Primitive(
+    "bitcast_convert_type", _bitcast_rule,
+    lambda x, *, new_dtype: np.ascontiguousarray(x).view(new_dtype),
+    lambda out, ins, v, *, new_dtype: lower_elementwise(out, ins, [v],
+                                                        lambda x: arith.bitcast(elem_type(new_dtype), x)))
+
+
+# ------------------------------------------------------------------------ fma
+
+def _fma_impl(a, b, c):
+    """a * b + c rounded once (float32 exactly: see random_bits._fma32; float16 via float32)."""
+    if a.dtype == np.float64:
+        return a * b + c
+    from .random_bits import _fma32
+    return _fma32(a, b, c).astype(a.dtype)
+
+
+elementwise("fma", _fma_impl, {"f": math.fma})
 
 
 # --------------------------------------------------------------------- reductions
@@ -388,18 +434,29 @@ def _reduce_shape(a, *, axes):
 
 
 def _make_reducer(name, impl, identity, combiners):
-    def lower(out, ins, v, *, axes):
-        rank = len(ins[0].shape)
-        et = elem_type(out.dtype)
-        init_val = identity(out.dtype)
-        if dtypes.is_float(out.dtype):
+    def reduce(v, in_shape, axes, out_dtype):
+        rank = len(in_shape)
+        init_val = identity(out_dtype)
+        if dtypes.is_float(out_dtype):
             init_val = float(init_val)
-        init = fill(init_val, out.shape, et)
         kept = [d for d in range(rank) if d not in axes]
-        comb = combiners[_kind(out.dtype)]
+        init = fill(init_val, [in_shape[d] for d in kept], elem_type(out_dtype))
+        comb = combiners[_kind(out_dtype)]
         return generic([v], [identity_map(rank)], [init], [projection_map(rank, kept)],
                        [REDUCTION if d in axes else PARALLEL for d in range(rank)],
                        lambda x, acc: comb(x, acc))[0]
+
+    def lower(out, ins, v, *, axes):
+        if name != "reduce_sum":
+            return reduce(v, ins[0].shape, axes, out.dtype)
+        # One axis per generic: IREE 3.13's CPU codegen emits an invalid vector.contract
+        # ("invalid accumulator/result vector shape") when it fuses a broadcasting product
+        # into a sum over several dims, e.g. sum(x * v) with x: (m, n), v: (n,).
+        shape = list(ins[0].shape)
+        for ax in sorted(axes, reverse=True):
+            v = reduce(v, shape, (ax,), out.dtype)
+            del shape[ax]
+        return v
 
     PRIMITIVES[name] = Primitive(name, _reduce_shape,
                                  lambda x, *, axes: impl(x, axis=tuple(axes)).astype(x.dtype), lower)
@@ -595,20 +652,13 @@ PRIMITIVES["slice"] = Primitive(
 
 
 def _rev_lower(out, ins, v, *, axes):
-    """Reverse along `axes`: a generic reading input index n-1-i via tensor.extract."""
+    """Reverse along `axes`: a generic whose input map reads index n-1-i on those axes,
+    e.g. (d0, d1) -> (-d0 + 3, d1); the reverse pass differentiates such reflected maps."""
     rank = len(out.shape)
-    from irgrad.passes.ir import constant as _c  # noqa: F401
-
-    def body(_):
-        idx = []
-        for d in range(rank):
-            i = linalg.IndexOp(d).result
-            if d in axes:
-                i = arith.subi(arith.constant(ir.IndexType.get(), out.shape[d] - 1), i)
-            idx.append(i)
-        return tensor.extract(v, idx)
-    return generic([], [], [empty(out.shape, elem_type(out.dtype))], [identity_map(rank)],
-                   [PARALLEL] * rank, body)[0]
+    exprs = [(out.shape[d] - 1) - ir.AffineDimExpr.get(d) if d in axes and out.shape[d] > 1
+             else ir.AffineDimExpr.get(d) for d in range(rank)]
+    return generic([v], [ir.AffineMap.get(rank, 0, exprs)], [empty(out.shape, elem_type(out.dtype))],
+                   [identity_map(rank)], [PARALLEL] * rank, lambda x, _: x)[0]
 
 
 PRIMITIVES["rev"] = Primitive(

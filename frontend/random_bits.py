@@ -1,8 +1,10 @@
 """Pure-NumPy reimplementation of JAX's default PRNG (``threefry2x32``).
 
 This module reproduces, bit for bit, what ``jax.random`` (JAX 0.10.2, CPU, ``jax_enable_x64`` off)
-returns for the default ``threefry2x32`` implementation with ``jax_threefry_partitionable=True``
-(the default since JAX 0.5).  It only needs NumPy and the standard library.
+returns for the default ``threefry2x32`` implementation, in both layouts of ``jax_threefry_partitionable``:
+``True`` (the default since JAX 0.5, and here) and the legacy ``False`` (pass ``partitionable=False`` to
+the functions whose bits depend on it: ``split``, ``random_bits`` and every sampler; ``seed`` and
+``fold_in`` are the same in both modes).  It only needs NumPy and the standard library.
 
 Keys are plain ``uint32`` arrays of shape ``(..., 2)``: the raw key data, i.e. what
 ``jax.random.key_data(jax.random.key(seed))`` or the legacy ``jax.random.PRNGKey(seed)`` hold.
@@ -15,6 +17,15 @@ How JAX turns a key into numbers (partitionable mode):
   ``(y0, y1)`` and the 32 random bits are ``y0 ^ y1`` (64 bits: ``y0 << 32 | y1``; 8/16 bits: the low
   bits of ``y0 ^ y1``).  ``split(key, shape)`` returns the pairs ``(y0, y1)`` themselves.
 * ``fold_in(key, d)`` hashes the two counters ``[0, d]`` with the key (JAX's flat ``threefry_2x32``).
+
+Legacy mode (``partitionable=False``, JAX's ``_threefry_split_original`` / ``_threefry_random_bits_original``):
+
+* ``split(key, shape)`` hashes the flat counts ``iota(2 * n)`` (``n = prod(shape)``) with ``threefry2x32``
+  (halves as the two cipher words, see there) and reshapes the ``2 * n`` words to ``(*shape, 2)``.
+* ``random_bits`` hashes ``iota(ceil(bit_width * n / 32))`` the same way.  32 bits: one word per element;
+  64 bits: ``first_half << 32 | second_half``; 8/16 bits: each word is cut into 4/2 little-endian pieces.
+  Past ``2**32 - 1`` words the counts are taken in blocks of ``2**32 - 1``, each hashed with its own
+  key from ``split(key, nblocks + 1)`` (the last key for the remainder).
 
 Float arithmetic follows what XLA's CPU backend emits: float32 throughout, with the multiply-adds
 that LLVM contracts into FMA instructions evaluated as single-rounding FMAs (see ``_fma32``).  In
@@ -58,6 +69,8 @@ _MASK32 = 0xFFFFFFFF
 _ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
 _KS_PARITY = 0x1BD11BDA
 _UINT_BY_BITS = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
+# Legacy mode: the most counts one key hashes in a single iota (JAX uses ``iinfo(uint32).max``).
+_LEGACY_BLOCK = _MASK32
 # x64 disabled: JAX silently narrows these.
 _CANONICAL = {
     np.dtype(np.float64): np.dtype(np.float32),
@@ -229,18 +242,25 @@ key = seed
 PRNGKey = seed
 
 
-def split(key, num=2) -> np.ndarray:
+def split(key, num=2, *, partitionable: bool = True) -> np.ndarray:
     """Split a key into ``num`` new keys (``num`` an int or a shape); returns shape ``(*num, 2)``.
+
+    ``partitionable=False`` gives the keys of JAX's legacy ``jax_threefry_partitionable=False`` mode.
 
     Example:
         >>> split(seed(0))
         array([[1797259609, 2579123966],
                [ 928981903, 3453687069]], dtype=uint32)
+        >>> split(seed(0), partitionable=False)
+        array([[4146024105,  967050713],
+               [2718843009, 1272950319]], dtype=uint32)
         >>> split(seed(0), (2, 3)).shape
         (2, 3, 2)
     """
     k = _check_key(key)
     shape = _shape_tuple(num)
+    if not partitionable:
+        return threefry2x32(k, np.arange(2 * math.prod(shape), dtype=np.uint32)).reshape(*shape, 2)
     hi, lo = _iota_2x32(shape)
     y0, y1 = threefry2x32_pair(k[0], k[1], hi, lo)
     return np.stack([y0, y1], axis=-1).reshape(*shape, 2)
@@ -249,7 +269,8 @@ def split(key, num=2) -> np.ndarray:
 def fold_in(key, data) -> np.ndarray:
     """Fold a 32-bit integer into a key (``jax.random.fold_in``).
 
-    Python ints must lie in ``[0, 2**32)`` like in JAX; NumPy integers are wrapped to uint32.
+    Python ints must lie in ``[0, 2**32)`` like in JAX; NumPy integers are wrapped to uint32.  The result
+    does not depend on ``jax_threefry_partitionable``.
 
     Example:
         >>> fold_in(seed(3), 1)
@@ -267,17 +288,49 @@ def fold_in(key, data) -> np.ndarray:
     return threefry2x32(k, np.array([0, d], dtype=np.uint32))
 
 
-def random_bits(key, bit_width: int = 32, shape=()) -> np.ndarray:
+def _legacy_words(k: np.ndarray, count: int) -> np.ndarray:
+    """``count`` legacy-mode random words: ``threefry2x32(k, iota(count))``, in blocks past ``_LEGACY_BLOCK``."""
+    nblocks, rem = divmod(count, _LEGACY_BLOCK)
+    if not nblocks:
+        return threefry2x32(k, np.arange(rem, dtype=np.uint32))
+    keys = split(k, nblocks + 1, partitionable=False)
+    block = np.arange(_LEGACY_BLOCK, dtype=np.uint32)
+    parts = [threefry2x32(sub, block) for sub in keys[:-1]]
+    return np.concatenate([*parts, threefry2x32(keys[-1], np.arange(rem, dtype=np.uint32))])
+
+
+def _random_bits_original(k: np.ndarray, bit_width: int, shape: tuple[int, ...]) -> np.ndarray:
+    """JAX's ``_threefry_random_bits_original`` (``jax_threefry_partitionable=False``)."""
+    size = math.prod(shape)
+    words = _legacy_words(k, -(-bit_width * size // 32))
+    if bit_width == 64:
+        hi, lo = np.split(words.astype(np.uint64), 2)
+        out = (hi << np.uint64(32)) | lo
+    elif bit_width == 32:
+        out = words
+    else:  # little-endian pieces of each word, i.e. ``words.view(uint8 / uint16)[:size]``
+        shifts = (bit_width * np.arange(32 // bit_width, dtype=np.uint32)).astype(np.uint32)
+        out = (words[:, None] >> shifts).reshape(-1)[:size].astype(_UINT_BY_BITS[bit_width])
+    return out.reshape(shape)
+
+
+def random_bits(key, bit_width: int = 32, shape=(), *, partitionable: bool = True) -> np.ndarray:
     """Uniform random bits of width 8/16/32/64 (``jax._src.prng.random_bits``), unsigned dtype.
+
+    ``partitionable=False`` follows JAX's legacy ``jax_threefry_partitionable=False`` layout.
 
     Example:
         >>> random_bits(seed(0), 32, (3,))
         array([4070199207, 4202968722, 1427181096], dtype=uint32)
+        >>> random_bits(seed(0), 32, (3,), partitionable=False)
+        array([4146024105, 1351547692, 2718843009], dtype=uint32)
     """
     if bit_width not in _UINT_BY_BITS:
         raise TypeError("requires 8-, 16-, 32- or 64-bit field width.")
     k = _check_key(key)
     shape = _shape_tuple(shape)
+    if not partitionable:
+        return _random_bits_original(k, bit_width, shape)
     hi, lo = _iota_2x32(shape)
     y0, y1 = threefry2x32_pair(k[0], k[1], hi, lo)
     if bit_width == 64:
@@ -287,7 +340,7 @@ def random_bits(key, bit_width: int = 32, shape=()) -> np.ndarray:
     return out.reshape(shape)
 
 
-def bits(key, shape=(), dtype=np.uint32) -> np.ndarray:
+def bits(key, shape=(), dtype=np.uint32, *, partitionable: bool = True) -> np.ndarray:
     """``jax.random.bits``: unsigned integers of ``dtype`` (uint64 becomes uint32 with x64 off).
 
     Example:
@@ -297,7 +350,7 @@ def bits(key, shape=(), dtype=np.uint32) -> np.ndarray:
     dt = _canonical_dtype(dtype)
     if not np.issubdtype(dt, np.unsignedinteger):
         raise ValueError(f"dtype argument to `bits` must be an unsigned int dtype, got {dt}")
-    return random_bits(key, dt.itemsize * 8, shape)
+    return random_bits(key, dt.itemsize * 8, shape, partitionable=partitionable)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -312,14 +365,14 @@ def _float_dtype(dtype, name: str) -> np.dtype:
     return dt
 
 
-def _uniform(key, shape, dtype, minval, maxval) -> np.ndarray:
+def _uniform(key, shape, dtype, minval, maxval, partitionable: bool = True) -> np.ndarray:
     info = np.finfo(dtype)
     nbits, nmant = info.bits, info.nmant
     with np.errstate(over="ignore"):  # e.g. -1e6 -> -inf in float16, as in JAX
         minval = np.broadcast_to(np.asarray(minval).astype(dtype), shape)
         maxval = np.broadcast_to(np.asarray(maxval).astype(dtype), shape)
     uint = _UINT_BY_BITS[nbits]
-    raw = random_bits(key, nbits, shape)
+    raw = random_bits(key, nbits, shape, partitionable=partitionable)
     one_bits = np.array(1.0, dtype).view(uint)
     # Random mantissa under the exponent of 1.0 gives [1, 2); subtracting 1 is exact.
     floats = ((raw >> uint(nbits - nmant)) | one_bits).view(dtype) - dtype.type(1.0)
@@ -331,7 +384,7 @@ def _uniform(key, shape, dtype, minval, maxval) -> np.ndarray:
     return np.maximum(minval, vals).astype(dtype, copy=False)
 
 
-def uniform(key, shape=(), dtype=np.float32, minval=0.0, maxval=1.0) -> np.ndarray:
+def uniform(key, shape=(), dtype=np.float32, minval=0.0, maxval=1.0, *, partitionable: bool = True) -> np.ndarray:
     """Uniform floats in ``[minval, maxval)`` (``jax.random.uniform``); float32 (default) or float16.
 
     The top ``nmant`` random bits become the mantissa of a float in ``[1, 2)``, minus 1, then
@@ -342,7 +395,7 @@ def uniform(key, shape=(), dtype=np.float32, minval=0.0, maxval=1.0) -> np.ndarr
         array([0.947667  , 0.9785799 , 0.33229148], dtype=float32)
     """
     dt = _float_dtype(dtype, "uniform")
-    return _uniform(key, _shape_tuple(shape), dt, minval, maxval)
+    return _uniform(key, _shape_tuple(shape), dt, minval, maxval, partitionable)
 
 
 # Coefficients (float32) of XLA's float32 log1p for |x| < sqrt(2) - 1 (a Cephes rational function),
@@ -432,7 +485,7 @@ def erf_inv(x) -> np.ndarray:
     return (a * p).astype(np.float32, copy=False)
 
 
-def normal(key, shape=(), dtype=np.float32) -> np.ndarray:
+def normal(key, shape=(), dtype=np.float32, *, partitionable: bool = True) -> np.ndarray:
     """Standard normal samples (``jax.random.normal``): ``sqrt(2) * erf_inv(u)``.
 
     ``u`` is ``uniform(key, shape, dtype, nextafter(-1, 0), 1)``.  float16 evaluates ``erf_inv`` in
@@ -445,12 +498,12 @@ def normal(key, shape=(), dtype=np.float32) -> np.ndarray:
     dt = _float_dtype(dtype, "normal")
     shape = _shape_tuple(shape)
     lo = np.nextafter(dt.type(-1.0), dt.type(0.0))
-    u = _uniform(key, shape, dt, lo, dt.type(1.0))
+    u = _uniform(key, shape, dt, lo, dt.type(1.0), partitionable)
     sqrt2 = dt.type(np.sqrt(2.0))
     return (sqrt2 * erf_inv(u.astype(np.float32)).astype(dt)).astype(dt)
 
 
-def gumbel(key, shape=(), dtype=np.float32, mode: str = "low") -> np.ndarray:
+def gumbel(key, shape=(), dtype=np.float32, mode: str = "low", *, partitionable: bool = True) -> np.ndarray:
     """Gumbel samples (``jax.random.gumbel``, float32, ``mode='low'``): ``-log(-log(u))``.
 
     Example:
@@ -463,11 +516,11 @@ def gumbel(key, shape=(), dtype=np.float32, mode: str = "low") -> np.ndarray:
     if mode != "low":
         raise NotImplementedError("only mode='low' (JAX's default) is implemented")
     tiny = np.finfo(np.float32).tiny
-    u = _uniform(key, _shape_tuple(shape), dt, tiny, np.float32(1.0))
+    u = _uniform(key, _shape_tuple(shape), dt, tiny, np.float32(1.0), partitionable)
     return -_xla_log_f32(-_xla_log_f32(u))
 
 
-def bernoulli(key, p=0.5, shape=None) -> np.ndarray:
+def bernoulli(key, p=0.5, shape=None, *, partitionable: bool = True) -> np.ndarray:
     """Boolean Bernoulli samples (``jax.random.bernoulli``, mode 'low'): ``uniform(key, shape) < p``.
 
     Example:
@@ -484,7 +537,7 @@ def bernoulli(key, p=0.5, shape=None) -> np.ndarray:
         if np.broadcast_shapes(shape, p_arr.shape) != shape:
             raise ValueError(f"bernoulli: p shape {p_arr.shape} not broadcast-compatible with {shape}")
     dt = _float_dtype(p_arr.dtype, "bernoulli")
-    return _uniform(key, shape, dt, 0.0, 1.0) < p_arr
+    return _uniform(key, shape, dt, 0.0, 1.0, partitionable) < p_arr
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -499,7 +552,7 @@ def _int_bounds_array(v) -> np.ndarray:
     return arr
 
 
-def randint(key, shape, minval, maxval, dtype=np.int32) -> np.ndarray:
+def randint(key, shape, minval, maxval, dtype=np.int32, *, partitionable: bool = True) -> np.ndarray:
     """Uniform integers in ``[minval, maxval)`` (``jax.random.randint``).
 
     Two independent ``nbits`` draws ``hi, lo`` (keys from ``split(key)``) are combined as
@@ -526,10 +579,10 @@ def randint(key, shape, minval, maxval, dtype=np.int32) -> np.ndarray:
         minval, maxval = minval.astype(np.int32), maxval.astype(np.int32)
     if np.broadcast_shapes(shape, minval.shape, maxval.shape) != shape:
         raise ValueError(f"randint: minval/maxval shapes do not broadcast to {shape}")
-    return _randint(k, shape, minval, maxval, sample_dt).astype(dt)
+    return _randint(k, shape, minval, maxval, sample_dt, partitionable).astype(dt)
 
 
-def _randint(k, shape, minval, maxval, dt) -> np.ndarray:
+def _randint(k, shape, minval, maxval, dt, partitionable: bool = True) -> np.ndarray:
     info = np.iinfo(dt)
     nbits = info.bits
     modulus = 2**nbits
@@ -544,9 +597,9 @@ def _randint(k, shape, minval, maxval, dt) -> np.ndarray:
     out_of_range = np.broadcast_to(maxval.astype(np.int64) > dtype_max_in_maxval_dtype, shape)
     mn, mx = convert_and_clip(minval), convert_and_clip(maxval)
 
-    k1, k2 = split(k)
-    hi = random_bits(k1, nbits, shape).astype(np.uint64)
-    lo = random_bits(k2, nbits, shape).astype(np.uint64)
+    k1, k2 = split(k, partitionable=partitionable)
+    hi = random_bits(k1, nbits, shape, partitionable=partitionable).astype(np.uint64)
+    lo = random_bits(k2, nbits, shape, partitionable=partitionable).astype(np.uint64)
 
     span = ((mx - mn) % modulus).astype(np.uint64)
     span = np.where(mx <= mn, np.uint64(1), span)
@@ -571,20 +624,20 @@ def _randint(k, shape, minval, maxval, dt) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _shuffle(key, x: np.ndarray, axis: int) -> np.ndarray:
+def _shuffle(key, x: np.ndarray, axis: int, partitionable: bool = True) -> np.ndarray:
     """Sort ``x`` along ``axis`` by fresh 32-bit random keys, ``ceil(3 ln n / ln(2**32 - 1))`` times."""
     k = _check_key(key)
     exponent = 3
     num_rounds = int(np.ceil(exponent * np.log(max(1, x.size)) / np.log(_MASK32)))
     for _ in range(num_rounds):
-        k, subkey = split(k)
-        sort_keys = random_bits(subkey, 32, x.shape)
+        k, subkey = split(k, partitionable=partitionable)
+        sort_keys = random_bits(subkey, 32, x.shape, partitionable=partitionable)
         order = np.argsort(sort_keys, axis=axis, kind="stable")
         x = np.take_along_axis(x, order, axis=axis)
     return x
 
 
-def permutation(key, x, axis: int = 0, independent: bool = False) -> np.ndarray:
+def permutation(key, x, axis: int = 0, independent: bool = False, *, partitionable: bool = True) -> np.ndarray:
     """Random permutation of ``range(x)`` or of array ``x`` along ``axis`` (``jax.random.permutation``).
 
     Example:
@@ -597,15 +650,15 @@ def permutation(key, x, axis: int = 0, independent: bool = False) -> np.ndarray:
         r = operator.index(x)
         if axis not in (0, -1):
             raise ValueError(f"axis {axis} is out of bounds for a 1-D permutation")
-        return _shuffle(key, np.arange(r, dtype=np.int32), 0)
+        return _shuffle(key, np.arange(r, dtype=np.int32), 0, partitionable)
     arr = _canonical_array(x)
     axis = operator.index(axis)
     if not -arr.ndim <= axis < arr.ndim:
         raise ValueError(f"axis {axis} is out of bounds for array of dimension {arr.ndim}")
     axis %= arr.ndim
     if independent or arr.ndim == 1:
-        return _shuffle(key, arr, axis)
-    ind = _shuffle(key, np.arange(arr.shape[axis], dtype=np.int32), 0)
+        return _shuffle(key, arr, axis, partitionable)
+    ind = _shuffle(key, np.arange(arr.shape[axis], dtype=np.int32), 0, partitionable)
     return np.take(arr, ind, axis=axis)
 
 
@@ -635,7 +688,8 @@ def _top_k_indices(values: np.ndarray, k: int) -> np.ndarray:
     return order[:k].astype(np.int32)
 
 
-def choice(key, a, shape=(), replace: bool = True, p=None, axis: int = 0) -> np.ndarray:
+def choice(key, a, shape=(), replace: bool = True, p=None, axis: int = 0, *,
+           partitionable: bool = True) -> np.ndarray:
     """Random sample from ``a`` (an int ``n`` meaning ``arange(n)``, or an array) (``jax.random.choice``).
 
     * uniform with replacement: ``randint(key, shape, 0, n)`` indices;
@@ -672,10 +726,10 @@ def choice(key, a, shape=(), replace: bool = True, p=None, axis: int = 0) -> np.
 
     if p is None:
         if replace:
-            ind = randint(k, shape, 0, n_inputs)
+            ind = randint(k, shape, 0, n_inputs, partitionable=partitionable)
             result = ind if arr.ndim == 0 else np.take(arr, ind, axis=axis)
         else:
-            perm = permutation(k, n_inputs if arr.ndim == 0 else arr, axis)
+            perm = permutation(k, n_inputs if arr.ndim == 0 else arr, axis, partitionable=partitionable)
             result = perm[(slice(None),) * (0 if arr.ndim == 0 else axis) + (slice(n_draws),)]
     else:
         p_arr = _canonical_array(p)
@@ -689,11 +743,12 @@ def choice(key, a, shape=(), replace: bool = True, p=None, axis: int = 0) -> np.
             raise ValueError(f"p must be float32 here, got {p_arr.dtype}")
         if replace:
             p_cuml = _xla_cumsum_f32(p_arr)
-            r = p_cuml[-1] * (np.float32(1) - _uniform(k, shape, np.dtype(np.float32), 0.0, 1.0))
+            u = _uniform(k, shape, np.dtype(np.float32), 0.0, 1.0, partitionable)
+            r = p_cuml[-1] * (np.float32(1) - u)
             ind = np.searchsorted(p_cuml, r, side="left").astype(np.int32)
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
-                g = gumbel(k, (n_inputs,), np.float32) + _xla_log_f32(p_arr)
+                g = gumbel(k, (n_inputs,), np.float32, partitionable=partitionable) + _xla_log_f32(p_arr)
             ind = _top_k_indices(g, n_draws)
         result = ind if arr.ndim == 0 else np.take(arr, ind, axis=axis)
 

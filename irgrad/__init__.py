@@ -15,11 +15,11 @@ from irgrad.frontend.array import Array
 from irgrad.frontend.core import ConcretizationTypeError, ShapedArray, UnexpectedTracerError
 from irgrad.runtime.errors import IRError
 
-from . import config, numpy, random, tree_util
+from . import config, errors, nn, numpy, optimizers, random, tree_util
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Array", "ConcretizationTypeError", "IRError", "ShapedArray", "UnexpectedTracerError",
-    "config", "grad", "jit", "numpy", "random", "tree_util", "value_and_grad",
+    "config", "errors", "grad", "jit", "nn", "numpy", "optimizers", "random", "tree_util", "value_and_grad",
 ]

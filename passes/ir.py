@@ -52,6 +52,7 @@ _NP_TO_MLIR = {
     np.dtype(np.int8): lambda: ir.IntegerType.get_signless(8),
     np.dtype(np.int16): lambda: ir.IntegerType.get_signless(16),
     np.dtype(np.uint32): lambda: ir.IntegerType.get_signless(32),
+    np.dtype(np.uint16): lambda: ir.IntegerType.get_signless(16),
     np.dtype(np.uint8): lambda: ir.IntegerType.get_signless(8),
     np.dtype(np.bool_): lambda: ir.IntegerType.get_signless(1),
 }

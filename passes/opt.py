@@ -1,10 +1,12 @@
-"""`irgrad-opt`: run the reverse-mode pass on an MLIR file from the command line.
+"""`irgrad-opt`: run the reverse- or forward-mode pass on an MLIR file from the command line.
 
     $ irgrad-opt f.mlir --vjp f --wrt 0 --cleanup -o f_vjp.mlir
     $ iree-compile f_vjp.mlir --iree-hal-target-backends=llvm-cpu -o f.vmfb
 
 reads a module (a file, or `-` for stdin), adds
 @f_vjp(args..., one cotangent per result) -> (results..., one cotangent per wrt arg)
+(or, with --jvp f, @f_jvp(args..., one tangent per wrt arg) -> (results..., one
+tangent per float result); with --vmap f --in-axes 0,none --axis-size N, @f_batched)
 and prints the module. Every error (a parse error, an unknown function, an op
 without a derivative rule, a verifier failure) is one line on stderr and exit
 status 1. Only passes/ and runtime/ are used: no Python tracing is involved.
@@ -17,7 +19,7 @@ import sys
 
 from irgrad.runtime.errors import IRError
 
-from . import reverse
+from . import batching, forward, reverse
 from .cleanup import cleanup
 from .ir import building, context, ir, is_float
 
@@ -63,8 +65,11 @@ def check_wrt(module: ir.Module, name: str, wrt: list[int]) -> None:
         raise UsageError(f"--wrt {next(i for i in wrt if i not in floats)}: argument is not a float tensor")
 
 
-def transform(text: str, name: str, wrt=None, clean: bool = False, source: str = "<input>") -> str:
-    """Add @{name}_vjp to the module in `text` and return the new module's text.
+PASSES = {"vjp": reverse.vjp, "jvp": forward.jvp}
+
+
+def transform(text: str, name: str, wrt=None, clean: bool = False, source: str = "<input>", mode: str = "vjp") -> str:
+    """Add @{name}_vjp (mode "jvp": @{name}_jvp) to the module in `text` and return the new module's text.
 
     >>> src = "func.func @sq(%x: f32) -> f32 { %y = arith.mulf %x, %x : f32  return %y : f32 }"
     >>> "func.func @sq_vjp(%arg0: f32, %arg1: f32) -> (f32, f32)" in transform(src, "sq")
@@ -74,8 +79,36 @@ def transform(text: str, name: str, wrt=None, clean: bool = False, source: str =
         module = parse_module(text, source)
         wrt = float_args(module, name) if wrt is None else wrt
         check_wrt(module, name, wrt)
-        reverse.vjp(module, name, wrt=wrt)
+        new_name = PASSES[mode](module, name, wrt=wrt)
+        vjp_fn = reverse.lookup(module, new_name)
+        if "sym_visibility" in vjp_fn.attributes:  # the output is for iree-compile: export @F_vjp
+            del vjp_fn.attributes["sym_visibility"]
         if clean:
+            cleanup(module, f"{name}-opt", keep=None)
+        return str(module)
+
+
+def parse_axes(spec: str, flag: str) -> list:
+    """'0,none,-1' -> [0, None, -1]."""
+    try:
+        return [None if s.strip().lower() == "none" else int(s) for s in spec.split(",")]
+    except ValueError:
+        raise UsageError(f"{flag} expects comma-separated integers or 'none', got {spec!r}") from None
+
+
+def vmap_transform(text: str, name: str, args, source: str = "<input>") -> str:
+    """Add @{name}_batched (--in-axes, --out-axes, --axis-size from `args`) and return the module's text."""
+    if args.in_axes is None or args.axis_size is None:
+        raise UsageError("--vmap needs --in-axes I,J,... and --axis-size N")
+    out_axes = parse_axes(args.out_axes, "--out-axes")
+    with building():
+        module = parse_module(text, source)
+        batching.vmap(module, name, parse_axes(args.in_axes, "--in-axes"),
+                      out_axes[0] if len(out_axes) == 1 else out_axes, axis_size=args.axis_size)
+        fn = reverse.lookup(module, f"{name}_batched")
+        if "sym_visibility" in fn.attributes:  # the output is for iree-compile: export it
+            del fn.attributes["sym_visibility"]
+        if args.cleanup:
             cleanup(module, f"{name}-opt", keep=None)
         return str(module)
 
@@ -85,7 +118,13 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="example: irgrad-opt f.mlir --vjp f --wrt 0,2 --cleanup -o f_vjp.mlir")
     p.add_argument("input", help="MLIR file, or - for stdin")
-    p.add_argument("--vjp", required=True, metavar="F", help="function to differentiate; adds @F_vjp")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--vjp", metavar="F", help="function to differentiate in reverse mode; adds @F_vjp")
+    mode.add_argument("--jvp", metavar="F", help="function to differentiate in forward mode; adds @F_jvp")
+    mode.add_argument("--vmap", metavar="F", help="function to batch; adds @F_batched")
+    p.add_argument("--in-axes", metavar="I,J", help="--vmap: batch dimension of each argument, or none")
+    p.add_argument("--out-axes", metavar="I", default="0", help="--vmap: batch dimension of the results (default 0)")
+    p.add_argument("--axis-size", metavar="N", type=int, help="--vmap: the batch size")
     p.add_argument("--wrt", metavar="I,J", help="argument indices to differentiate (default: all float args)")
     p.add_argument("--cleanup", action="store_true", help="inline, canonicalize and CSE (public functions kept)")
     p.add_argument("-o", dest="output", metavar="OUT", help="output file (default: stdout)")
@@ -126,7 +165,12 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
         source = "<stdin>" if args.input == "-" else args.input
-        text = transform(read_input(args.input), args.vjp, parse_wrt(args.wrt), args.cleanup, source)
+        mode = "jvp" if args.jvp else "vjp"
+        if args.vmap:
+            text = vmap_transform(read_input(args.input), args.vmap, args, source)
+        else:
+            text = transform(read_input(args.input), getattr(args, mode), parse_wrt(args.wrt), args.cleanup, source,
+                             mode)
         write_output(args.output, text)
     except (UsageError, IRError) as e:
         print(f"irgrad-opt: error: {one_line(e)}", file=sys.stderr)

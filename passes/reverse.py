@@ -25,6 +25,7 @@ from .ir import (
     is_float,
     linalg,
     map_dims,
+    projection_map,
     run_pipeline,
     scalar_constant,
     tensor,
@@ -108,9 +109,9 @@ def reverse_scalar_ops(ops, mapping: dict, cot: dict, active: set) -> None:
     """
     for op in reversed(ops):
         results = [r for r in op.results if r in cot]
-        if not results:
-            continue
         name = op.operation.name
+        if not results or name in S.NON_DIFFERENTIABLE:  # floor, round, ...: zero derivative
+            continue
         d = cot[op.results[0]]
         xs = [mapping.get(v, v) for v in op.operands]
         if name == "arith.select":
@@ -158,6 +159,42 @@ def classify_outputs(gen):
     return out
 
 
+def signed_dims(m: ir.AffineMap):
+    """[(k, c)] per result of a map whose results are d_k (c None) or c - d_k (a
+    reversal, as `rev` lowers to); None when some result has another form."""
+    out = []
+    for r in m.results:
+        if isinstance(r, ir.AffineDimExpr):
+            out.append((r.position, None))
+            continue
+        c, term = 0, r
+        if isinstance(r, ir.AffineAddExpr):
+            lhs, rhs = r.lhs, r.rhs
+            if isinstance(lhs, ir.AffineConstantExpr):
+                lhs, rhs = rhs, lhs
+            if not isinstance(rhs, ir.AffineConstantExpr):
+                return None
+            c, term = rhs.value, lhs
+        if not (isinstance(term, ir.AffineMulExpr) and isinstance(term.lhs, ir.AffineDimExpr)
+                and isinstance(term.rhs, ir.AffineConstantExpr) and term.rhs.value == -1):
+            return None
+        out.append((term.lhs.position, c))
+    return out
+
+
+def reflect(m: ir.AffineMap, sigma: dict) -> ir.AffineMap:
+    """m composed with the involution sigma: d_k -> c_k - d_k (k in sigma)."""
+    exprs = []
+    for k, c in signed_dims(m):
+        if k in sigma:
+            if c is not None and c != sigma[k]:
+                raise IRError(f"irgrad reverse mode: inconsistent reversal of d{k} in {m}")
+            c = None if c is not None else sigma[k]
+        d = ir.AffineDimExpr.get(k)
+        exprs.append(d if c is None else c - d)
+    return ir.AffineMap.get(m.n_dims, 0, exprs)
+
+
 def generic_rule(ctx, gen, dresults):
     """Adjoint of a linalg.generic whose maps are projected permutations.
 
@@ -187,9 +224,13 @@ def generic_rule(ctx, gen, dresults):
         if kinds[j][0] == "map" and any(iterators[d] != PARALLEL for d in range(n_dims)
                                          if d not in map_dims(out_maps[j])):
             raise unsupported(gen, f"output {j} is overwritten along a reduction dimension")
-    for m in maps:
+    for m in out_maps:
         if not m.is_projected_permutation:
             raise unsupported(gen, f"indexing map {m} is not a projected permutation")
+    for m in in_maps:
+        if not m.is_projected_permutation and signed_dims(m) is None:
+            raise unsupported(gen, f"indexing map {m} is neither a projected permutation nor a reversal")
+    uses_index = any(op.operation.name == "linalg.index" for op in body_ops)
 
     results = list(gen.results)
     extra = {}  # j -> list of (tensor, map) auxiliary inputs for max/min/mul seeds
@@ -204,10 +245,11 @@ def generic_rule(ctx, gen, dresults):
     groups = {}
     for i in active_in:
         groups.setdefault(str(in_maps[i]), []).append(i)
-    # IREE's CPU codegen can fail on multi-result reductions ("write affecting operations
-    # on global resources ..."), so inputs whose adjoint is a reduction get one generic each.
+    # IREE 3.13's CPU codegen fails on a multi-result reduction whose zero inits CSE into
+    # one tensor ("write affecting operations on global resources ..."), so inputs whose
+    # adjoint is a reduction get one generic each.
     groups = [g for ms in groups.values() for g in
-              ([ms] if len(map_dims(in_maps[ms[0]])) == n_dims else [[i] for i in ms])]
+              ([ms] if len(in_maps[ms[0]].results) == n_dims else [[i] for i in ms])]
 
     aux_ins, aux_maps = [], []
     for j in live:
@@ -218,13 +260,29 @@ def generic_rule(ctx, gen, dresults):
             aux_maps.append(out_maps[j])
 
     for members in groups:
-        m = in_maps[members[0]]
+        # An input read through a reversal c - d_k: iterate over d_k' = c - d_k instead,
+        # so its cotangent is written through a projected permutation.
+        sigma = {k: c for k, c in signed_dims(in_maps[members[0]]) if c is not None}
+        if sigma and uses_index:
+            raise unsupported(gen, "a reversed input in a body that reads linalg.index")
+        m = reflect(in_maps[members[0]], sigma)
+        adj_maps = [reflect(x, sigma) for x in in_maps + aux_maps]
         kept = map_dims(m)
-        iters = [PARALLEL if d in kept else REDUCTION for d in range(n_dims)]
-        accumulate = len(kept) < n_dims
+        missing = [d for d in range(n_dims) if d not in kept]
+        # IREE 3.13's CPU codegen emits an invalid vector.contract for some sums over
+        # several dims (sum_ij a_ij * c_j): write the contributions over the whole
+        # domain, then sum one dim per generic (sum_trailing).
+        split = len(missing) > 1
+        out_map = projection_map(n_dims, kept + missing) if split else m
+        iters = [PARALLEL if split or d in kept else REDUCTION for d in range(n_dims)]
+        accumulate = len(missing) == 1
         # A scalar input (linalg.fill's value) accumulates its adjoint in a 0-d tensor.
-        inits = [zeros_of(tensor_type_of(ins[i])) if accumulate else tensor.empty(
-            ir.RankedTensorType(ins[i].type).shape, dtype_of(ins[i])) for i in members]
+        if split:
+            extents = domain_extents(gen)
+            inits = [tensor.empty([extents[d] for d in kept + missing], dtype_of(ins[i])) for i in members]
+        else:
+            inits = [zeros_of(tensor_type_of(ins[i])) if accumulate else tensor.empty(
+                ir.RankedTensorType(ins[i].type).shape, dtype_of(ins[i])) for i in members]
 
         def body(*bargs, members=members, accumulate=accumulate):
             mapping = dict(zip(args[:n_in], bargs[:n_in]))
@@ -254,7 +312,9 @@ def generic_rule(ctx, gen, dresults):
                 outs_.append(arith.addf(bargs[n_in + len(aux_ins) + k], d) if accumulate else d)
             return outs_
 
-        res = generic(ins + aux_ins, in_maps + aux_maps, inits, [m] * len(members), iters, body)
+        res = generic(ins + aux_ins, adj_maps, inits, [out_map] * len(members), iters, body)
+        if split:
+            res = [sum_trailing(r, len(missing)) for r in res]
         for i, r in zip(members, res):
             cotangents[i] = r if isinstance(ins[i].type, ir.RankedTensorType) else tensor.extract(r, [])
 
@@ -275,6 +335,28 @@ def generic_rule(ctx, gen, dresults):
             cotangents[k] = elementwise(lambda o, p, z, d: arith.mulf(d, product_of_others(o, p, z)),
                                         [outs[j], nzp, zc, dresults[j]])
     return cotangents
+
+
+def domain_extents(gen) -> list:
+    """The extent of each loop dimension of a linalg.generic, read off its operands."""
+    maps = [a.value for a in gen.indexing_maps]
+    extents = [None] * maps[0].n_dims
+    for v, m in zip([*gen.inputs, *gen.outputs], maps):
+        if isinstance(v.type, ir.RankedTensorType):
+            for (k, _), n in zip(signed_dims(m), ir.RankedTensorType(v.type).shape):
+                extents[k] = n
+    return extents
+
+
+def sum_trailing(v: ir.Value, k: int) -> ir.Value:
+    """Sum away the last `k` dims of `v`, one generic (one reduction dim) each."""
+    for _ in range(k):
+        t = ir.RankedTensorType(v.type)
+        r = t.rank
+        v = generic([v], [identity_map(r)], [zeros_of(ir.RankedTensorType.get(t.shape[:-1], t.element_type))],
+                    [projection_map(r, range(r - 1))], [PARALLEL] * (r - 1) + [REDUCTION],
+                    lambda x, acc: arith.addf(acc, x))[0]
+    return v
 
 
 def elementwise(fn, values):
@@ -404,8 +486,20 @@ def cast_rule(ctx, op, d):
 
 
 def extract_rule(ctx, op, d):
-    src = op.operands[0]
-    return [tensor.insert(d[0], ctx.zeros(src), list(op.operands)[1:])] + [None] * (len(op.operands) - 1)
+    """v = x[i, j]: dx = (index == (i, j)) ? dv : 0, one elementwise generic. (IREE 3.13
+    fails to compile tensor.insert into a filled tensor at a non-zero offset.)"""
+    t = ir.RankedTensorType(op.operands[0].type)
+    indices = list(op.operands)[1:]
+
+    def body(_):
+        hit = None
+        for k, i in enumerate(indices):
+            eq = arith.CmpIOp(arith.CmpIPredicate.eq, linalg.IndexOp(k).result, i).result
+            hit = eq if hit is None else arith.andi(hit, eq)
+        return d[0] if hit is None else S.select(hit, d[0], S.const(0.0, d[0]))
+
+    dx = generic([], [], [tensor.empty(t.shape, t.element_type)], [identity_map(t.rank)], [PARALLEL] * t.rank, body)
+    return dx + [None] * len(indices)
 
 
 def scalar_op_rule(ctx, op, d):
@@ -434,6 +528,54 @@ for _name in [*S.PARTIALS, *S.CASTS, "arith.select"]:
 INACTIVE_OPS = {"tensor.empty", "arith.constant", "tensor.dim", "linalg.index", *S.NON_DIFFERENTIABLE}
 
 
+# ------------------------------------------------------------ values read from outside
+
+def captured_values(op) -> list:
+    """Values that `op`'s regions read but do not define (one level deep)."""
+    inside, out = set(), []
+    for region in op.regions:
+        for blk in region.blocks:
+            inside.update(blk.arguments)
+            for inner in blk.operations:
+                out.extend(v for v in inner.operands if v not in inside and v not in out)
+                inside.update(inner.results)
+    return out
+
+
+def _is_constant(v: ir.Value) -> bool:
+    return not isinstance(v.owner, ir.Block) and v.owner.operation.name == "arith.constant"
+
+
+def explicit_captures(block) -> None:
+    """Rewrite each linalg.generic whose body reads a float scalar defined outside it
+    (other than a constant) to take that scalar as an input with the map (d0, ...) -> (),
+    so the generic rule differentiates it like any other input."""
+    for gen in list(block.operations):
+        if gen.operation.name != "linalg.generic":
+            continue
+        extra = [v for v in captured_values(gen) if not isinstance(v.type, ir.ShapedType)
+                 and is_float(v.type) and not _is_constant(v)]
+        if not extra:
+            continue
+        n_in = len(gen.inputs)
+        maps = [a.value for a in gen.indexing_maps]
+        body = gen.regions[0].blocks[0]
+        args, ops = list(body.arguments), list(body.operations)
+
+        def build(*bargs, args=args, ops=ops, extra=extra, n_in=n_in):
+            mapping = dict(zip(args[:n_in] + extra + args[n_in:], bargs))
+            clone_ops(ops[:-1], mapping)
+            return [mapping.get(v, v) for v in ops[-1].operands]
+
+        with ir.InsertionPoint(gen):
+            scalar_map = ir.AffineMap.get(maps[0].n_dims, 0, [])
+            new = generic(list(gen.inputs) + extra, maps[:n_in] + [scalar_map] * len(extra), list(gen.outputs),
+                          maps[n_in:], [str(a) for a in gen.iterator_types], build, [r.type for r in gen.results])
+        for old, r in zip(gen.results, new):
+            old.replace_all_uses_with(r)
+        gen.operation.erase()
+
+
 # ----------------------------------------------------------------------- the driver
 
 class _Ctx:
@@ -447,16 +589,17 @@ class _Ctx:
 def activity(fn, wrt_args, seeded_results) -> set:
     """Values that depend on a wrt argument and that a seeded result depends on."""
     ops = list(fn.entry_block.operations)
+    reads = {op: [*op.operands, *captured_values(op)] for op in ops}
     fwd = set(wrt_args)
     for op in ops:
         if op.operation.name in INACTIVE_OPS:
             continue
-        if any(v in fwd for v in op.operands):
+        if any(v in fwd for v in reads[op]):
             fwd.update(r for r in op.results if is_float(dtype_of(r)))
     bwd = set(seeded_results)
     for op in reversed(ops):
         if any(r in bwd for r in op.results):
-            bwd.update(op.operands)
+            bwd.update(reads[op])
     return fwd & bwd
 
 
@@ -473,11 +616,18 @@ def vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> st
     `wrt`: indices of the arguments to differentiate (all float ones by default);
     `seeds`: indices of the results that take a cotangent argument (all by default).
     """
+    # The inliner erases private functions nobody calls: keep @name public meanwhile.
+    fn = lookup(module, name)
+    private = "sym_visibility" in fn.attributes
+    if private:
+        del fn.attributes["sym_visibility"]
     run_pipeline(module, PREPARE, f"{name}-prepare")
     fn = lookup(module, name)
+    if private:
+        fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
     n_args, n_res = len(ftype.inputs), len(ftype.results)
-    wrt = list(range(n_args)) if wrt is None else list(wrt)
+    wrt = [i for i in range(n_args) if is_float(dtype_of_type(ftype.inputs[i]))] if wrt is None else list(wrt)
     seeds = list(range(n_res)) if seeds is None else list(seeds)
     for i in wrt:
         if not is_float(dtype_of_type(ftype.inputs[i])):
@@ -488,6 +638,7 @@ def vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> st
         g = fn.operation.clone()
     g.attributes["sym_name"] = ir.StringAttr.get(new_name)
     block = g.regions[0].blocks[0]
+    explicit_captures(block)
     ret = list(block.operations)[-1]
     results = list(ret.operands)
     cot_args = [block.add_argument(ftype.results[j], ir.Location.unknown()) for j in seeds]
@@ -510,6 +661,8 @@ def vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> st
             rule = RULES.get(name_)
             if rule is None:
                 raise unsupported(op)
+            if any(v in active for v in captured_values(op)):
+                raise unsupported(op, "its body reads a differentiable value defined outside it")
             dres = [cot.get(r) for r in op.results]
             contribs = rule(ctx, op, dres)
             for v, c in zip(op.operands, contribs):

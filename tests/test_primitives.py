@@ -25,10 +25,11 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import irgrad
-import irgrad.numpy as inp
 import numpy as np
 import pytest
+
+import irgrad
+import irgrad.numpy as inp
 
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", False)
@@ -227,7 +228,7 @@ INDEXING = [
 MIXED = [
     R("astype_int", lambda np_, x: (x * 3).astype(np_.int32), S34, domain="grid", grad=False),
     R("astype_int_times_x", lambda np_, x: x.astype(np_.int32) * x, S34, domain="grid"),
-    R("astype_float32", lambda np_, x: (x * x).astype(np_.float32), S34),
+    R("astype_bool_float32", lambda np_, x: (x > 0).astype(np_.float32) * x, S34, domain="grid"),
     R("bool_mask_mul", lambda np_, x, y: (y > 0) * x, S34, S34, domain="grid"),
     R("int_array_mul", lambda np_, x: x * np_.asarray([1, 0, 2, -1]), S34),
     R("preds_times_targets", lambda np_, x, y: np_.mean(
@@ -368,6 +369,12 @@ def row_order2(row, w, vs):
     return lambda *xs: irgrad.grad(functools.partial(_gv, inp, irgrad.grad, row, w, vs), argnums(row))(*xs)
 
 
+def _first_error(e):
+    lines = str(e).splitlines()
+    detail = [ln for ln in lines[1:] if "error" in ln.lower()][:1]
+    return " / ".join(ln.strip()[:300] for ln in lines[:1] + detail)
+
+
 def run_chunk(rows, make, errors):
     """Compile the rows' programs as one jitted function; on failure, one by one.
     Returns {row name: outputs} for the rows that ran."""
@@ -392,7 +399,7 @@ def run_chunk(rows, make, errors):
         try:
             results[r.name] = irgrad.jit(p)(*xs)
         except Exception as e:  # noqa: BLE001 - reported per row
-            errors.append(f"[{r.name}] does not compile: {type(e).__name__}: {str(e).splitlines()[0][:300]}")
+            errors.append(f"[{r.name}] does not compile: {type(e).__name__}: {_first_error(e)}")
     return results
 
 

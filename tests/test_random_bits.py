@@ -1,11 +1,15 @@
 """Bit-for-bit comparison of ``frontend.random_bits`` (pure NumPy) against ``jax.random``.
 
-JAX (CPU, x64 disabled, ``jax_threefry_partitionable`` at its default) is the oracle.  Integer, key,
+JAX (CPU, x64 disabled) is the oracle: ``jax_threefry_partitionable`` at its default (True) and, in the
+``test_partition_*`` tests, in both modes (JAX's config set and restored inside each test).  Integer, key,
 boolean and permutation outputs must be identical; float samplers are compared by ulp distance
 (``uniform``/``gumbel`` exactly, ``normal`` within 2 ulp - measured: 0 ulp on an FMA-capable x86-64).
 """
 
 from __future__ import annotations
+
+import functools
+import types
 
 import jax
 import jax.numpy as jnp
@@ -59,7 +63,7 @@ def assert_same(ours, theirs):
 
 
 def test_partitionable_mode_is_jax_default():
-    # The module implements the partitionable bit generation; make sure that is what JAX uses.
+    # The tests without a mode argument compare the default (partitionable) layout; JAX must default to it.
     assert jax.config.jax_threefry_partitionable is True
     assert jax.config.jax_enable_x64 is False
 
@@ -399,3 +403,172 @@ def test_tutorial_values(seed):
     if seed == 1701:
         np.testing.assert_allclose(W, [-1.3041160106658936, -0.6209743618965149, 0.15579856932163239])
         np.testing.assert_allclose(b2, 1.4645686149597168)
+
+
+# ------------------------------------------------------------------------------------------------
+# both jax_threefry_partitionable modes (True: JAX >= 0.5 default; False: the legacy layout)
+# ------------------------------------------------------------------------------------------------
+
+MODE_SEEDS = [0, 1701, -7, 2**32 + 3]
+SPLIT_NUMS = [(), 1, 3, (2, 3)]
+P10 = np.random.default_rng(10).random(10).astype(np.float32)
+P10 /= P10.sum()
+# (sampler, shape, dtype): odd sizes give odd counter counts and a partly used last word of 8/16-bit
+# pieces in the legacy layout.  Each entry costs JAX a threefry instance to compile, so the list is short.
+DRAWS = [
+    ("bits", (), np.uint32), ("bits", (3,), np.uint32), ("bits", (2, 3), np.uint32), ("bits", (1001,), np.uint32),
+    ("bits", (), np.uint8), ("bits", (7, 1, 3), np.uint8), ("bits", (3,), np.uint16), ("bits", (7, 1, 3), np.uint16),
+    ("uniform", (), np.float32), ("uniform", (2, 3), np.float32), ("uniform", (3,), np.float16),
+    ("normal", (), np.float32), ("normal", (3,), np.float32), ("normal", (2, 3), np.float16),
+]
+
+
+def _draws(r, k) -> dict:
+    """Every key operation and sampler on key ``k``, through ``r`` (``jax.random``, or ``rb`` / ``irgrad.random``
+    adapted to its call signatures); keys are returned as key data.  One table for all, so a single jit per
+    mode computes JAX's side."""
+    out = {}
+    for num in SPLIT_NUMS:
+        out[f"split{num}"] = r.key_data(r.split(k, num))
+    c = k
+    for i in range(3):
+        c, sub = r.split(c)
+        out[f"chain{i}"] = r.key_data(sub)
+    for data in (7, 2**32 - 1):  # fold_in has one layout in both modes
+        out[f"fold{data}"] = r.key_data(r.fold_in(c, data))
+    for name, shape, dtype in DRAWS:
+        out[f"{name}{shape}{dtype.__name__}"] = getattr(r, name)(k, shape, dtype)
+    out["uniform_bounds"] = r.uniform(c, (3, 2), np.float32, -2.0, 5.0)
+    out["randint"] = r.randint(k, (3, 4), 0, 2**31 - 1)
+    out["randint8"] = r.randint(c, (7,), -100, 100, np.int8)
+    out["bernoulli"] = r.bernoulli(k, 0.3, (5, 3))
+    out["gumbel"] = r.gumbel(c, (7,))
+    for n in (5, 1700):  # 1700 needs two sorting rounds (two splits)
+        out[f"permutation{n}"] = r.permutation(k, n)
+    x = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    out["permutation_axis1"] = r.permutation(c, x, 1, False)
+    out["permutation_independent"] = r.permutation(c, x, 2, True)
+    for replace in (True, False):
+        out[f"choice{replace}"] = r.choice(k, 10, (3,), replace)
+        out[f"choice_p{replace}"] = r.choice(c, 10, (3,), replace, P10)
+    return out
+
+
+class _Rb:
+    """``rb`` with ``jax.random``'s signatures for one ``jax_threefry_partitionable`` mode."""
+
+    def __init__(self, partitionable: bool):
+        self.partitionable = partitionable
+
+    @staticmethod
+    def key_data(k):
+        return k
+
+    @staticmethod
+    def fold_in(k, data):
+        return rb.fold_in(k, data)
+
+    def __getattr__(self, name):
+        return functools.partial(getattr(rb, name), partitionable=self.partitionable)
+
+
+@jax.jit
+def _jax_draws(key_data):
+    return _draws(jax.random, jax.random.wrap_key_data(key_data))
+
+
+def assert_same_draws(ours: dict, theirs: dict):
+    assert ours.keys() == theirs.keys()
+    for name, mine in ours.items():
+        mine, other = np.asarray(mine), np_of(theirs[name])
+        if name.startswith("normal"):  # normal: within 2 ulp, like the single-mode tests above
+            assert mine.dtype == other.dtype and mine.shape == other.shape, name
+            assert ulp_diff(mine, other) <= 2, name
+        else:
+            assert mine.dtype == other.dtype and mine.shape == other.shape, name
+            np.testing.assert_array_equal(mine, other, err_msg=name)
+
+
+@pytest.fixture(params=[True, False], ids=["partitionable", "legacy"])
+def mode(request):
+    """JAX's ``jax_threefry_partitionable`` set to the parameter for the test, then restored."""
+    saved = jax.config.jax_threefry_partitionable
+    jax.config.update("jax_threefry_partitionable", request.param)
+    yield request.param
+    jax.config.update("jax_threefry_partitionable", saved)
+
+
+def test_partition_modes_differ():
+    # The two layouts give different streams, so each mode's comparison below tells them apart.
+    k = rb.seed(0)
+    assert not np.array_equal(rb.split(k, partitionable=True), rb.split(k, partitionable=False))
+    assert not np.array_equal(rb.random_bits(k, 32, (4,)), rb.random_bits(k, 32, (4,), partitionable=False))
+    assert not np.array_equal(rb.random_bits(k, 8, (4,)), rb.random_bits(k, 8, (4,), partitionable=False))
+
+
+@pytest.mark.parametrize("seed", MODE_SEEDS)
+def test_partition_all_draws(mode, seed):
+    assert_same_draws(_draws(_Rb(mode), rb.seed(seed)), _jax_draws(rb.seed(seed)))
+
+
+def test_partition_bits_64(mode):
+    # 64-bit words exist in JAX only with x64 on; seeds below 2**31 give the same key either way.
+    with jax.enable_x64(True):
+        theirs = jax.jit(lambda kd: [jax.random.bits(jax.random.wrap_key_data(kd), s, jnp.uint64)
+                                     for s in [(), (3,), (2, 2)]])(rb.seed(5))
+    for shape, other in zip([(), (3,), (2, 2)], theirs):
+        assert_same(rb.random_bits(rb.seed(5), 64, shape, partitionable=mode), other)
+
+
+def test_partition_legacy_blocks(monkeypatch):
+    # Past 2**32 - 1 words the legacy layout hashes blocks with keys from split(key, nblocks + 1).  Shrink
+    # the block in both implementations (JAX reads it from dtypes.iinfo(uint32).max) and compare.
+    from jax._src.random import threefry2x32 as jtf
+
+    block, cases = 10, [(7, 32, (37,)), (0, 32, (2, 10)), (3, 8, (41,)), (9, 16, (3, 7))]
+    real = jtf.dtypes
+    fake_iinfo = (lambda t: types.SimpleNamespace(max=block) if np.dtype(t) == np.uint32 else real.iinfo(t))
+    monkeypatch.setattr(jtf, "dtypes", types.SimpleNamespace(iinfo=fake_iinfo))
+    monkeypatch.setattr(rb, "_LEGACY_BLOCK", block)
+    original = jtf._threefry_random_bits_original.__wrapped__  # un-jitted: traced afresh with the patch
+    saved = jax.config.jax_threefry_partitionable
+    jax.config.update("jax_threefry_partitionable", False)
+    try:
+        theirs = jax.jit(lambda kds: [original(kd, w, s) for kd, (_, w, s) in zip(kds, cases)])(
+            [rb.seed(seed) for seed, _, _ in cases])
+    finally:
+        jax.config.update("jax_threefry_partitionable", saved)
+    for (seed, width, shape), other in zip(cases, theirs):
+        assert_same(rb.random_bits(rb.seed(seed), width, shape, partitionable=False), other)
+    # The single-block stream differs from the blocked one, so the blocks were really exercised.
+    blocked = rb.random_bits(rb.seed(7), 32, (37,), partitionable=False)
+    monkeypatch.setattr(rb, "_LEGACY_BLOCK", rb._MASK32)
+    assert not np.array_equal(rb.random_bits(rb.seed(7), 32, (37,), partitionable=False), blocked)
+
+
+def test_partition_irgrad_random_follows_config(mode):
+    # irgrad.random reads irgrad.config.jax_threefry_partitionable at every call.
+    import irgrad
+
+    saved = irgrad.config.read("jax_threefry_partitionable")
+    irgrad.config.update("jax_threefry_partitionable", mode)
+    try:
+        ours = _draws(irgrad.random, irgrad.random.key(42))
+    finally:
+        irgrad.config.update("jax_threefry_partitionable", saved)
+    assert_same_draws(ours, _jax_draws(rb.seed(42)))
+
+
+def test_partition_legacy_tutorial_keys():
+    # The 2024 autodiff tutorial (JAX < 0.5): key, W_key, b_key = split(key(0), 3); W, b from W_key, b_key.
+    saved = jax.config.jax_threefry_partitionable
+    jax.config.update("jax_threefry_partitionable", False)
+    try:
+        jkeys = jax.random.split(jax.random.key(0), 3)
+        theirs = [jax.random.key_data(jkeys), jax.random.normal(jkeys[1], (3,)), jax.random.normal(jkeys[2], ())]
+    finally:
+        jax.config.update("jax_threefry_partitionable", saved)
+    keys = rb.split(rb.seed(0), 3, partitionable=False)
+    assert_same(keys, theirs[0])
+    assert_same(rb.normal(keys[1], (3,), partitionable=False), theirs[1])
+    assert_same(rb.normal(keys[2], (), partitionable=False), theirs[2])

@@ -1,0 +1,15 @@
+"""irgrad.errors: the exceptions users catch, as jax.errors.
+
+>>> import irgrad
+>>> issubclass(irgrad.errors.TracerBoolConversionError, TypeError)
+True
+"""
+
+from irgrad.frontend.core import (  # noqa: F401
+    ConcretizationTypeError,
+    TracerArrayConversionError,
+    TracerBoolConversionError,
+    TracerIntegerConversionError,
+    UnexpectedTracerError,
+)
+from irgrad.runtime.errors import IRError  # noqa: F401
