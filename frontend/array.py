@@ -129,8 +129,10 @@ class Array(ArrayMethods):
     # -- data ------------------------------------------------------------------------
     def _host(self) -> np.ndarray:
         if self._host_value is None:
+            # A copy: to_host() maps the device buffer, which is freed (and its memory
+            # reused) with the DeviceArray, while NumPy views of _host_value may outlive us.
             v = self._device.to_host()
-            self._host_value = np.asarray(v).reshape(self._shape)
+            self._host_value = np.array(v, copy=True).reshape(self._shape)
             if self._host_value.dtype != self._dtype:
                 self._host_value = self._host_value.view(self._dtype) if \
                     self._host_value.dtype.itemsize == self._dtype.itemsize else self._host_value.astype(self._dtype)

@@ -433,6 +433,38 @@ def _reduce_shape(a, *, axes):
     return ShapedArray(tuple(n for i, n in enumerate(a.shape) if i not in axes), a.dtype, a.weak_type)
 
 
+def _prod_tree(v, aval, axes, mul):
+    """Product over `axes` as a pairwise tree of multiplies, as JAX's reduce_prod JVP
+    computes it: reduced axes moved last and flattened to n, then x[..., 0::2] *
+    x[..., 1::2] until one is left. Every derivative of this, at any order, is exact
+    where elements are zero (a reduction's "product of the others" is not)."""
+    rank, shape = aval.ndim, aval.shape
+    kept = [d for d in range(rank) if d not in axes]
+    perm = kept + list(axes)
+    et = elem_type(aval.dtype)
+    if perm != list(range(rank)):
+        v = _transpose_lower(ShapedArray(tuple(shape[p] for p in perm), aval.dtype), [aval], v, perm=perm)
+    out_shape = [shape[d] for d in kept]
+    n = int(np.prod([shape[d] for d in axes], dtype=np.int64))
+    if n == 0:
+        return fill(1.0 if dtypes.is_float(aval.dtype) else 1, out_shape, et)
+    v = reshape(v, out_shape + [n])
+    r = len(out_shape) + 1
+    idm = identity_map(r)
+
+    def take(start, count, stride):
+        return tensor.extract_slice(tensor_type(out_shape + [count], et), v, [], [], [], [0] * (r - 1) + [start],
+                                    out_shape + [count], [1] * (r - 1) + [stride])
+    while n > 1:
+        half = n // 2
+        pairs = generic([take(0, half, 2), take(1, half, 2)], [idm, idm], [empty(out_shape + [half], et)], [idm],
+                        [PARALLEL] * r, lambda a, b, _: mul(a, b))[0]
+        if n % 2:
+            pairs = tensor.concat(tensor_type(out_shape + [half + 1], et), r - 1, [pairs, take(n - 1, 1, 1)])
+        v, n = pairs, half + n % 2
+    return reshape(v, out_shape)
+
+
 def _make_reducer(name, impl, identity, combiners):
     def reduce(v, in_shape, axes, out_dtype):
         rank = len(in_shape)
@@ -447,6 +479,8 @@ def _make_reducer(name, impl, identity, combiners):
                        lambda x, acc: comb(x, acc))[0]
 
     def lower(out, ins, v, *, axes):
+        if name == "reduce_prod":
+            return _prod_tree(v, ins[0], axes, combiners[_kind(out.dtype)])
         if name != "reduce_sum":
             return reduce(v, ins[0].shape, axes, out.dtype)
         # One axis per generic: IREE 3.13's CPU codegen emits an invalid vector.contract
@@ -652,13 +686,20 @@ PRIMITIVES["slice"] = Primitive(
 
 
 def _rev_lower(out, ins, v, *, axes):
-    """Reverse along `axes`: a generic whose input map reads index n-1-i on those axes,
-    e.g. (d0, d1) -> (-d0 + 3, d1); the reverse pass differentiates such reflected maps."""
+    """Reverse along `axes`: a generic reading input index n-1-i via tensor.extract
+    (a gather; an affine map n-1-i breaks IREE's tiling of fused dispatches)."""
     rank = len(out.shape)
-    exprs = [(out.shape[d] - 1) - ir.AffineDimExpr.get(d) if d in axes and out.shape[d] > 1
-             else ir.AffineDimExpr.get(d) for d in range(rank)]
-    return generic([v], [ir.AffineMap.get(rank, 0, exprs)], [empty(out.shape, elem_type(out.dtype))],
-                   [identity_map(rank)], [PARALLEL] * rank, lambda x, _: x)[0]
+
+    def body(_):
+        idx = []
+        for d in range(rank):
+            i = linalg.IndexOp(d).result
+            if d in axes:
+                i = arith.subi(arith.constant(ir.IndexType.get(), out.shape[d] - 1), i)
+            idx.append(i)
+        return tensor.extract(v, idx)
+    return generic([], [], [empty(out.shape, elem_type(out.dtype))], [identity_map(rank)],
+                   [PARALLEL] * rank, body)[0]
 
 
 PRIMITIVES["rev"] = Primitive(

@@ -160,6 +160,8 @@ def _legacy_words(key, count: int):
 
 def _split_traced(key, shape, partitionable: bool):
     n = math.prod(shape)
+    if n == 0:
+        return jnp.zeros((*shape, 2), np.uint32)
     if not partitionable:
         return jnp.reshape(_legacy_words(key, 2 * n), (*shape, 2))
     # The counter of element i is the 64-bit i as (hi, lo) = (0, i).

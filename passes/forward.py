@@ -161,7 +161,7 @@ def parallel_generic_rule(ctx, gen, ts, outer):
 def reduction_generic_rule(ctx, gen, ts, outer):
     """A generic with reduction iterators: one tangent generic per output, over the
     same iteration domain, recomputing the body and reading tangents through the
-    primal maps. Per output kind (see reverse.classify_outputs), with e the reduced
+    primal maps. Per output kind (see reduction_kinds), with e the reduced
     expression, t_e its tangent and init the accumulator's initial value:
 
       map:  t_y from the body's forward sweep

@@ -159,42 +159,6 @@ def classify_outputs(gen):
     return out
 
 
-def signed_dims(m: ir.AffineMap):
-    """[(k, c)] per result of a map whose results are d_k (c None) or c - d_k (a
-    reversal, as `rev` lowers to); None when some result has another form."""
-    out = []
-    for r in m.results:
-        if isinstance(r, ir.AffineDimExpr):
-            out.append((r.position, None))
-            continue
-        c, term = 0, r
-        if isinstance(r, ir.AffineAddExpr):
-            lhs, rhs = r.lhs, r.rhs
-            if isinstance(lhs, ir.AffineConstantExpr):
-                lhs, rhs = rhs, lhs
-            if not isinstance(rhs, ir.AffineConstantExpr):
-                return None
-            c, term = rhs.value, lhs
-        if not (isinstance(term, ir.AffineMulExpr) and isinstance(term.lhs, ir.AffineDimExpr)
-                and isinstance(term.rhs, ir.AffineConstantExpr) and term.rhs.value == -1):
-            return None
-        out.append((term.lhs.position, c))
-    return out
-
-
-def reflect(m: ir.AffineMap, sigma: dict) -> ir.AffineMap:
-    """m composed with the involution sigma: d_k -> c_k - d_k (k in sigma)."""
-    exprs = []
-    for k, c in signed_dims(m):
-        if k in sigma:
-            if c is not None and c != sigma[k]:
-                raise IRError(f"irgrad reverse mode: inconsistent reversal of d{k} in {m}")
-            c = None if c is not None else sigma[k]
-        d = ir.AffineDimExpr.get(k)
-        exprs.append(d if c is None else c - d)
-    return ir.AffineMap.get(m.n_dims, 0, exprs)
-
-
 def generic_rule(ctx, gen, dresults):
     """Adjoint of a linalg.generic whose maps are projected permutations.
 
@@ -224,13 +188,9 @@ def generic_rule(ctx, gen, dresults):
         if kinds[j][0] == "map" and any(iterators[d] != PARALLEL for d in range(n_dims)
                                          if d not in map_dims(out_maps[j])):
             raise unsupported(gen, f"output {j} is overwritten along a reduction dimension")
-    for m in out_maps:
+    for m in maps:
         if not m.is_projected_permutation:
             raise unsupported(gen, f"indexing map {m} is not a projected permutation")
-    for m in in_maps:
-        if not m.is_projected_permutation and signed_dims(m) is None:
-            raise unsupported(gen, f"indexing map {m} is neither a projected permutation nor a reversal")
-    uses_index = any(op.operation.name == "linalg.index" for op in body_ops)
 
     results = list(gen.results)
     extra = {}  # j -> list of (tensor, map) auxiliary inputs for max/min/mul seeds
@@ -249,7 +209,7 @@ def generic_rule(ctx, gen, dresults):
     # one tensor ("write affecting operations on global resources ..."), so inputs whose
     # adjoint is a reduction get one generic each.
     groups = [g for ms in groups.values() for g in
-              ([ms] if len(in_maps[ms[0]].results) == n_dims else [[i] for i in ms])]
+              ([ms] if len(map_dims(in_maps[ms[0]])) == n_dims else [[i] for i in ms])]
 
     aux_ins, aux_maps = [], []
     for j in live:
@@ -260,13 +220,7 @@ def generic_rule(ctx, gen, dresults):
             aux_maps.append(out_maps[j])
 
     for members in groups:
-        # An input read through a reversal c - d_k: iterate over d_k' = c - d_k instead,
-        # so its cotangent is written through a projected permutation.
-        sigma = {k: c for k, c in signed_dims(in_maps[members[0]]) if c is not None}
-        if sigma and uses_index:
-            raise unsupported(gen, "a reversed input in a body that reads linalg.index")
-        m = reflect(in_maps[members[0]], sigma)
-        adj_maps = [reflect(x, sigma) for x in in_maps + aux_maps]
+        m = in_maps[members[0]]
         kept = map_dims(m)
         missing = [d for d in range(n_dims) if d not in kept]
         # IREE 3.13's CPU codegen emits an invalid vector.contract for some sums over
@@ -312,7 +266,7 @@ def generic_rule(ctx, gen, dresults):
                 outs_.append(arith.addf(bargs[n_in + len(aux_ins) + k], d) if accumulate else d)
             return outs_
 
-        res = generic(ins + aux_ins, adj_maps, inits, [out_map] * len(members), iters, body)
+        res = generic(ins + aux_ins, in_maps + aux_maps, inits, [out_map] * len(members), iters, body)
         if split:
             res = [sum_trailing(r, len(missing)) for r in res]
         for i, r in zip(members, res):
@@ -343,7 +297,7 @@ def domain_extents(gen) -> list:
     extents = [None] * maps[0].n_dims
     for v, m in zip([*gen.inputs, *gen.outputs], maps):
         if isinstance(v.type, ir.RankedTensorType):
-            for (k, _), n in zip(signed_dims(m), ir.RankedTensorType(v.type).shape):
+            for k, n in zip(map_dims(m), ir.RankedTensorType(v.type).shape):
                 extents[k] = n
     return extents
 
@@ -530,6 +484,48 @@ INACTIVE_OPS = {"tensor.empty", "arith.constant", "tensor.dim", "linalg.index", 
 
 # ------------------------------------------------------------ values read from outside
 
+def reversal_source(gen):
+    """The tensor a generic copies reversed along some axes, as `rev` lowers:
+    out[i] = src[i'] with i'_k = i_k or (n_k - 1) - i_k, read by tensor.extract. None
+    for any other generic."""
+    ops = list(gen.regions[0].blocks[0].operations)
+    if len(gen.inputs) or len(gen.outputs) != 1 or not all(str(a) == PARALLEL for a in gen.iterator_types):
+        return None
+    extracts = [op for op in ops if op.operation.name == "tensor.extract"]
+    allowed = {"linalg.index", "arith.constant", "arith.subi", "tensor.extract", "linalg.yield"}
+    if len(extracts) != 1 or any(op.operation.name not in allowed for op in ops) or \
+            ops[-1].operands[0] != extracts[0].results[0]:
+        return None
+    src, idx = extracts[0].operands[0], list(extracts[0].operands)[1:]
+    shape = ir.RankedTensorType(src.type).shape
+    if shape != ir.RankedTensorType(gen.results[0].type).shape:
+        return None
+    for k, v in enumerate(idx):
+        if shape[k] == 1 and _is_constant(v):   # canonicalized linalg.index of a unit dim
+            continue
+        owner = None if isinstance(v.owner, ir.Block) else v.owner.operation
+        if owner is not None and owner.name == "arith.subi":
+            c, v = owner.operands[0], owner.operands[1]
+            if not _is_constant(c) or ir.IntegerAttr(c.owner.operation.attributes["value"]).value != shape[k] - 1:
+                return None
+            owner = None if isinstance(v.owner, ir.Block) else v.owner.operation
+        if owner is None or owner.name != "linalg.index" or ir.IntegerAttr(owner.attributes["dim"]).value != k:
+            return None
+    return src
+
+
+def reversal_rule(ctx, gen, dres) -> list:
+    """rev is its own transpose: the cotangent of the source is the reversed cotangent."""
+    src = reversal_source(gen)
+    if src is None:
+        raise unsupported(gen, "its body reads a differentiable value defined outside it")
+    new = gen.operation.clone()
+    for op in new.regions[0].blocks[0].operations:
+        if op.operation.name == "tensor.extract":
+            op.operands[0] = dres[0]
+    return [(src, new.results[0])]
+
+
 def captured_values(op) -> list:
     """Values that `op`'s regions read but do not define (one level deep)."""
     inside, out = set(), []
@@ -661,11 +657,12 @@ def vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> st
             rule = RULES.get(name_)
             if rule is None:
                 raise unsupported(op)
-            if any(v in active for v in captured_values(op)):
-                raise unsupported(op, "its body reads a differentiable value defined outside it")
             dres = [cot.get(r) for r in op.results]
-            contribs = rule(ctx, op, dres)
-            for v, c in zip(op.operands, contribs):
+            if any(v in active for v in captured_values(op)):
+                contribs = reversal_rule(ctx, op, dres)   # gathers: only reversals for now
+            else:
+                contribs = zip(op.operands, rule(ctx, op, dres))
+            for v, c in contribs:
                 if c is not None and v in active:
                     cot[v] = add(cot[v], c) if v in cot else c
         grads = [cot[args[i]] if args[i] in cot else zeros_like(args[i]) for i in wrt]
