@@ -272,8 +272,12 @@ class Lowered:
         return self._jitted._finalize(self._entry)
 
     def compile(self):
+        """Compile now; the result can be called like the jitted function."""
         self._jitted._executable(self._entry)
         return self
+
+    def __call__(self, *args, **kwargs):
+        return self._jitted(*args, **kwargs)
 
 
 _executables: OrderedDict = OrderedDict()   # (IR hash, platform) -> Executable
@@ -349,10 +353,10 @@ class JitFunction:
 
     def _store(self, sig, entry):
         with self._lock:
-            if not entry.value_dependent:
+            by_value = self._cache.get(sig.key)
+            if not entry.value_dependent and not isinstance(by_value, OrderedDict):
                 self._cache[sig.key] = entry
                 return
-            by_value = self._cache.get(sig.key)
             if not isinstance(by_value, OrderedDict):
                 by_value = self._cache[sig.key] = OrderedDict()
             by_value[_value_key(sig.dynamic)] = entry

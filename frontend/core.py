@@ -63,6 +63,10 @@ class TracerArrayConversionError(ConcretizationTypeError):
     """`np.asarray()` (or any NumPy function) on a traced value."""
 
 
+class NonConcreteBooleanIndexError(IndexError):
+    """`x[mask]` with a boolean mask traced by jit: the result's shape would depend on values."""
+
+
 class UnexpectedTracerError(RuntimeError):
     """A tracer escaped the function whose trace created it."""
 

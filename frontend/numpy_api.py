@@ -13,7 +13,7 @@ import numpy as np
 
 from . import dtypes
 from .array import Array
-from .core import Tracer, aval_of, host_value, user_location
+from .core import NonConcreteBooleanIndexError, Tracer, aval_of, host_value, user_location
 from .primitives import bind, broadcast_shapes
 
 float32, float64, float16 = np.float32, np.float64, np.float16
@@ -782,16 +782,15 @@ def result_type(*args):
 # ------------------------------------------------------------------- indexing
 
 def _getitem(a, idx):
-    """Basic indexing: ints, slices (any step), None and Ellipsis."""
+    """Indexing: ints, slices (any step), None and Ellipsis; plus one boolean-mask or
+    integer-array index (see `_advanced_getitem`)."""
     if not isinstance(idx, tuple):
         idx = (idx,)
-    if builtins.any(_is_array(i) and aval_of(i).dtype == np.bool_ for i in idx) or \
-            builtins.any(isinstance(i, (list, np.ndarray)) for i in idx):
+    if builtins.any(_is_advanced(i) for i in idx):
         if not isinstance(a, Tracer) and not builtins.any(isinstance(i, Tracer) for i in idx):
             return Array(np.asarray(host_value(a))[tuple(host_value(i) if _is_array(i) else i for i in idx)],
                          weak_type=a.weak_type)
-        raise TypeError(f"array indexing with integer or boolean arrays is not supported on traced "
-                        f"values at {user_location()}")
+        return _advanced_getitem(a, idx)
     n_real = builtins.sum(1 for i in idx if i is not None and i is not Ellipsis)
     if builtins.sum(1 for i in idx if i is Ellipsis) > 1:
         raise IndexError("an index can only have a single ellipsis ('...')")
@@ -839,6 +838,103 @@ def _getitem(a, idx):
     return reshape(a, tuple(out_shape))
 
 
+_GATHER_MAX_RUNS = 16   # contiguous runs gathered as slices; more (float arrays) use a one-hot matmul
+
+
+def _is_advanced(i):
+    """A boolean-mask or integer-array index (NumPy's "advanced" indexing)."""
+    if isinstance(i, (list, np.ndarray)):
+        return True
+    return _is_array(i) and (aval_of(i).ndim > 0 or aval_of(i).dtype == np.bool_)
+
+
+def _index_dtype(i):
+    return aval_of(i).dtype if _is_array(i) else np.asarray(i).dtype
+
+
+def _advanced_getitem(a, idx):
+    """`a[..., ix, ...]` with one boolean mask or integer array `ix` whose preceding indices
+    are full slices. A concrete `ix` (NumPy, irgrad.Array, or a tracer with a concrete value
+    under bare grad -- reading it ties the trace to this index) becomes a static gather:
+    contiguous runs of selected rows are sliced and concatenated, so the gradient is a
+    scatter-add built from slices and pads. Under jit an integer `ix` is gathered with a
+    one-hot matmul; a boolean mask is refused (the result's shape would depend on values).
+
+    >>> x = arange(5.0)
+    >>> x[x > 2.0]
+    Array([3., 4.], dtype=float32)
+    """
+    a = a if _is_array(a) else asarray(a)
+    pos = [k for k, i in enumerate(idx) if _is_advanced(i)]
+    p = pos[0]
+    if len(pos) > 1 or builtins.any(not (isinstance(i, slice) and i == slice(None)) for i in idx[:p]):
+        raise TypeError(f"irgrad supports one boolean or integer array index, preceded only by ':' "
+                        f"(at {user_location()})")
+    ix = idx[p]
+    is_mask = _index_dtype(ix) == np.bool_
+    if not is_mask and not dtypes.is_int(_index_dtype(ix)):
+        raise IndexError(f"Indexer must have integer or boolean type, got indexer with type {_index_dtype(ix)}")
+    m = aval_of(ix).ndim if is_mask else 1
+    if len(idx) > p + 1:
+        a = _getitem(a, (slice(None),) * (p + m) + tuple(idx[p + 1:]))
+    host = _static_index(ix)
+    if is_mask and host is None:
+        raise NonConcreteBooleanIndexError(
+            f"Array boolean indices must be concrete; got {aval_of(ix)!r}\nThe error occurred at "
+            f"{user_location()}. Use jnp.where(mask, x, 0) (or a static mask) under jit.")
+    rest = a.shape[:p] + a.shape[p + m:]
+    front = transpose(a, list(range(p, p + m)) + list(range(p)) + list(range(p + m, a.ndim)))
+    front = reshape(front, (int(np.prod(a.shape[p:p + m], dtype=np.int64)),) + rest)
+    if host is None:
+        taken, ishape = _take_traced(front, ix), aval_of(ix).shape
+    elif is_mask:
+        if host.shape != a.shape[p:p + m]:
+            raise IndexError(f"boolean index did not match shape of indexed array in index {p}: "
+                             f"got {host.shape}, expected {a.shape[p:p + m]}")
+        flat = np.flatnonzero(host)
+        taken, ishape = _take_static(front, flat), (flat.size,)
+    else:
+        n = a.shape[p]
+        if host.size and (host.min() < -n or host.max() >= n):
+            raise IndexError(f"index {host.max() if host.max() >= n else host.min()} is out of bounds "
+                             f"for axis {p} with size {n}")
+        taken, ishape = _take_static(front, (host % n).ravel()), host.shape
+    out = reshape(taken, ishape + rest)
+    k = len(ishape)
+    return transpose(out, list(range(k, k + p)) + list(range(k)) + list(range(k + p, out.ndim)))
+
+
+def _static_index(ix):
+    """NumPy value of a concrete index, or None for one traced by jit."""
+    if isinstance(ix, Tracer):
+        return None if ix.concrete is None else np.asarray(host_value(ix))
+    return np.asarray(host_value(ix) if _is_array(ix) else ix)
+
+
+def _take_static(a, rows):
+    """`a[rows]` along axis 0 for static `rows` (1-D ints in range)."""
+    if rows.size == 0:
+        return zeros((0,) + a.shape[1:], a.dtype)
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    runs = [(int(r[0]), int(r[-1]) + 1) for r in np.split(rows, breaks)]
+    if len(runs) > _GATHER_MAX_RUNS and dtypes.is_float(a.dtype):
+        onehot = np.zeros((rows.size, a.shape[0]), a.dtype)
+        onehot[np.arange(rows.size), rows] = 1
+        flat = reshape(a, (a.shape[0], -1))
+        return reshape(matmul(onehot, flat), (rows.size,) + a.shape[1:])
+    parts = [a if (lo, hi) == (0, a.shape[0]) else _getitem(a, slice(lo, hi)) for lo, hi in runs]
+    return parts[0] if len(parts) == 1 else concatenate(parts, axis=0)
+
+
+def _take_traced(a, ix):
+    """`a[ix]` along axis 0 for traced integers `ix`: a one-hot matmul (differentiable in `a`)."""
+    n = a.shape[0]
+    flat = ravel(ix)
+    flat = where(flat < 0, flat + n, flat)
+    onehot = astype(expand_dims(flat, 1) == arange(n), a.dtype)
+    return matmul(onehot, reshape(a, (n, -1)))
+
+
 def take(a, indices, axis=None):
     if isinstance(a, Tracer) or isinstance(indices, Tracer):
         raise TypeError(f"take with traced operands is not supported at {user_location()}")
@@ -846,5 +942,5 @@ def take(a, indices, axis=None):
 
 
 _IMPORTED = {"annotations", "builtins", "operator", "np", "dtypes", "Array", "Tracer", "aval_of",
-             "host_value", "user_location", "bind", "broadcast_shapes"}
+             "NonConcreteBooleanIndexError", "host_value", "user_location", "bind", "broadcast_shapes"}
 __all__ = [n for n in list(globals()) if not n.startswith("_") and n not in _IMPORTED]

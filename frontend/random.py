@@ -134,6 +134,7 @@ def _threefry(k0, k1, x0, x1, out):
 
 def _key_words(key):
     """The two uint32 words of a single raw key (traced or concrete)."""
+    key = jnp.asarray(key)
     if key.shape != (2,):
         raise ValueError(f"expected a single raw threefry key of shape (2,), got shape {key.shape}")
     if not np.issubdtype(key.dtype, np.integer):

@@ -7,6 +7,7 @@ True
 
 from irgrad.frontend.core import (  # noqa: F401
     ConcretizationTypeError,
+    NonConcreteBooleanIndexError,
     TracerArrayConversionError,
     TracerBoolConversionError,
     TracerIntegerConversionError,

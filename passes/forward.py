@@ -351,6 +351,20 @@ class _Ctx:
         self.dead.append(op)
 
 
+def prepare(module: ir.Module, name: str):
+    """Inline calls and generalize named linalg ops (reverse.PREPARE); return @name.
+    The inliner erases private functions nobody calls, so @name is public meanwhile."""
+    fn = lookup(module, name)
+    private = "sym_visibility" in fn.attributes
+    if private:
+        del fn.attributes["sym_visibility"]
+    run_pipeline(module, PREPARE, f"{name}-prepare")
+    fn = lookup(module, name)
+    if private:
+        fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
+    return fn
+
+
 def jvp(module: ir.Module, name: str, wrt=None, new_name=None) -> str:
     """Add @{name}_jvp to `module` and return its name.
 
@@ -365,8 +379,7 @@ def jvp(module: ir.Module, name: str, wrt=None, new_name=None) -> str:
     ...     jvp(m, "sq")
     'sq_jvp'
     """
-    run_pipeline(module, PREPARE, f"{name}-prepare")
-    fn = lookup(module, name)
+    fn = prepare(module, name)
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
     n_args = len(ftype.inputs)
     floats = [i for i in range(n_args) if is_float(dtype_of_type(ftype.inputs[i]))]

@@ -400,15 +400,24 @@ def _slice_args(op):
                 static_strides=a["static_strides"])
 
 
+def zeros_constant(t: ir.Type) -> ir.Value:
+    """Zeros of tensor type `t` as a splat constant. Used as insert_slice destinations:
+    IREE 3.13's dispatch-creation preprocessing folds insert_slice(expand_shape(
+    insert_slice(d, fill))) into an invalid insert_slice ("expected 2 offset values")
+    when the destinations are linalg.fill, not when they are constants."""
+    t = ir.RankedTensorType(t)
+    return arith.constant(t, ir.DenseElementsAttr.get_splat(t, ir.FloatAttr.get(t.element_type, 0.0)))
+
+
 def extract_slice_rule(ctx, op, d):
     src = op.operands[0]
-    return [tensor.insert_slice(d[0], ctx.zeros(src), **_slice_args(op))]
+    return [tensor.insert_slice(d[0], zeros_constant(src.type), **_slice_args(op))]
 
 
 def insert_slice_rule(ctx, op, d):
     src = op.operands[0]
     ds = tensor.extract_slice(src.type, d[0], **_slice_args(op))
-    dd = tensor.insert_slice(ctx.zeros(src), d[0], **_slice_args(op))
+    dd = tensor.insert_slice(zeros_constant(src.type), d[0], **_slice_args(op))
     return [ds, dd]
 
 
@@ -607,6 +616,21 @@ def lookup(module: ir.Module, name: str):
 
 
 def vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> str:
+    """Add @{name}_vjp to `module` and return its name (see _vjp). If a rule or the
+    verifier fails, the half-built function is removed: the module stays valid."""
+    def named():   # the clone is appended, so it is the last function of its name
+        return [op for op in module.body.operations if op.operation.name == "func.func"
+                and ir.StringAttr(op.attributes["sym_name"]).value == (new_name or f"{name}_vjp")]
+    count = len(named())
+    try:
+        return _vjp(module, name, wrt, seeds, new_name)
+    except Exception:
+        if len(named()) > count:
+            named()[-1].operation.erase()
+        raise
+
+
+def _vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> str:
     """Add @{name}_vjp to `module` and return its name.
 
     `wrt`: indices of the arguments to differentiate (all float ones by default);

@@ -244,6 +244,7 @@ def test_lower_as_text_is_the_compiled_module():
     assert "func.call" not in text            # everything inlined
     want = jnp.tanh(jnp.ones((2, 3)) @ jnp.ones((3, 4))).sum()
     np.testing.assert_allclose(float(f(a, b)), float(want), rtol=1e-6)
+    np.testing.assert_allclose(float(f.lower(a, b).compile()(a, b)), float(want), rtol=1e-6)
 
 
 def test_lower_of_grad_has_adjoint_ops():

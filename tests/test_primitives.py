@@ -167,6 +167,9 @@ def _reductions():
         R("sum_scalar", lambda np_, x: np_.sum(x), ()),
         R("max_vector", lambda np_, x: np_.max(x), (6,), domain="grid"),
         R("std", lambda np_, x: np_.std(x, axis=1), S34),
+    # sum(x * v) with v broadcast along a summed dim once hit an IREE vector.contract bug.
+    R("sum_broadcast_product", lambda np_, x, v: np_.sum(x * v), S34, (4,), rtol=1e-5),
+    R("sum_broadcast_scalar_grad", lambda np_, s, x, v: np_.sum(x / (s * s + 1), axis=0) * v, (), S34, (4,)),
     ]
     return rows
 
@@ -235,6 +238,9 @@ INDEXING = [
     R("index_slice_int", lambda np_, x: x[1:3, 2], (4, 5)),
     R("index_neg_int_neg_step", lambda np_, x: x[-1, ::-2], (4, 5)),
     R("index_none_middle", lambda np_, x: x[:, None, 1:], (4, 5)),
+    # Once failed to compile in IREE: insert_slice(expand_shape(insert_slice)) in the adjoint.
+    R("index_int_then_slice", lambda np_, x: x[0][:-1] ** 2, (4, 3)),
+    R("index_reverse_transpose", lambda np_, x: (x[:, ::-1] * x).T, (3, 4)),
 ]
 
 MIXED = [

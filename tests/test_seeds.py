@@ -434,7 +434,8 @@ loss_value, Wb_grad = jax.value_and_grad(loss, (0, 1))(W, b)
 print('loss value', loss_value)
 print('loss value', loss(W, b))
 """
-    expected = """{'W': Array([-0.16965583, -0.8774644 , -1.4901346 ], dtype=float32), 'b': Array(-0.29227245, dtype=float32)}
+    expected = """{'W': Array([-0.16965583, -0.8774644 , -1.4901346 ], dtype=float32),
+ 'b': Array(-0.29227245, dtype=float32)}
 loss value 3.0519385
 loss value 3.0519385
 """
