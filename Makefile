@@ -9,7 +9,7 @@ JOBS ?= 2
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -e .
+	$(PY) -m pip install -e '.[samples]'
 	touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
@@ -17,7 +17,7 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	$(PY) samples/seeds_demo.py
+	MPLBACKEND=Agg $(PY) samples/mlp_regression.py --plot mlp_loss.png
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
