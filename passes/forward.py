@@ -19,10 +19,9 @@ are plain inputs.
 from __future__ import annotations
 
 from . import scalar_rules as S
-from .ir import PARALLEL, IRError, arith, func, generic, ir, is_float, run_pipeline, tensor, verify
+from .ir import PARALLEL, IRError, arith, func, generic, ir, is_float, tensor, verify
 from .reverse import (
     _COMBINERS,
-    PREPARE,
     activity,
     body_activity,
     captured_values,
@@ -30,7 +29,7 @@ from .reverse import (
     dtype_of_type,
     elementwise,
     explicit_captures,
-    lookup,
+    prepare,
     product_of_others,
     product_stats,
     reduction_count,
@@ -349,20 +348,6 @@ class _Ctx:
             old.replace_all_uses_with(new)
             self.replaced[old] = new
         self.dead.append(op)
-
-
-def prepare(module: ir.Module, name: str):
-    """Inline calls and generalize named linalg ops (reverse.PREPARE); return @name.
-    The inliner erases private functions nobody calls, so @name is public meanwhile."""
-    fn = lookup(module, name)
-    private = "sym_visibility" in fn.attributes
-    if private:
-        del fn.attributes["sym_visibility"]
-    run_pipeline(module, PREPARE, f"{name}-prepare")
-    fn = lookup(module, name)
-    if private:
-        fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
-    return fn
 
 
 def jvp(module: ir.Module, name: str, wrt=None, new_name=None) -> str:

@@ -608,6 +608,20 @@ def activity(fn, wrt_args, seeded_results) -> set:
     return fwd & bwd
 
 
+def prepare(module: ir.Module, name: str):
+    """Inline calls and generalize named linalg ops (PREPARE); return @name.
+    The inliner erases private functions nobody calls, so @name is public meanwhile."""
+    fn = lookup(module, name)
+    private = "sym_visibility" in fn.attributes
+    if private:
+        del fn.attributes["sym_visibility"]
+    run_pipeline(module, PREPARE, f"{name}-prepare")
+    fn = lookup(module, name)
+    if private:
+        fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
+    return fn
+
+
 def lookup(module: ir.Module, name: str):
     for op in module.body.operations:
         if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
@@ -636,15 +650,7 @@ def _vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> s
     `wrt`: indices of the arguments to differentiate (all float ones by default);
     `seeds`: indices of the results that take a cotangent argument (all by default).
     """
-    # The inliner erases private functions nobody calls: keep @name public meanwhile.
-    fn = lookup(module, name)
-    private = "sym_visibility" in fn.attributes
-    if private:
-        del fn.attributes["sym_visibility"]
-    run_pipeline(module, PREPARE, f"{name}-prepare")
-    fn = lookup(module, name)
-    if private:
-        fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
+    fn = prepare(module, name)
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
     n_args, n_res = len(ftype.inputs), len(ftype.results)
     wrt = [i for i in range(n_args) if is_float(dtype_of_type(ftype.inputs[i]))] if wrt is None else list(wrt)

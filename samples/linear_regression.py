@@ -80,9 +80,9 @@ def main(argv=None):
     design = np.concatenate([x, np.ones((len(x), 1), np.float32)], 1).astype(np.float64)
     exact = np.linalg.lstsq(design, y.astype(np.float64), rcond=None)[0]
     gd = np.concatenate([np.asarray(params["w"]), [float(params["b"])]])
-    np.set_printoptions(precision=4, suppress=True)
-    print("gradient descent coef:", gd)
-    print("lstsq coef:           ", exact)
+    with np.printoptions(precision=4, suppress=True):
+        print("gradient descent coef:", gd)
+        print("lstsq coef:           ", exact)
     exact_loss = float(np.mean((design @ exact - y) ** 2))
     final_loss = float(mse_loss(params, xd, yd))
     max_diff = float(np.max(np.abs(gd - exact)))
