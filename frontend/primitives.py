@@ -370,11 +370,6 @@ def _convert_body(x, *, src_dtype, new_dtype, weak_type=False):
     return arith.extsi(dst, x) if src_kind == "i" else arith.extui(dst, x)
 
 
-def dtype_np_full(t):
-    from irgrad.passes.ir import np_dtype
-    return np_dtype(t)
-
-
 PRIMITIVES["convert_element_type"] = Primitive(
     "convert_element_type",
     lambda a, *, new_dtype, weak_type=False: ShapedArray(a.shape, np.dtype(new_dtype), weak_type),
@@ -741,11 +736,6 @@ PRIMITIVES["iota"] = Primitive(
         np.arange(shape[dimension], dtype=dtype).reshape([-1 if i == dimension else 1 for i in range(len(shape))]),
         shape).copy(),
     _iota_lower)
-
-
-def lowered_value(x):
-    """Helper for tests: aval of anything bind accepts."""
-    return aval_of(x)
 
 
 __all__ = ["PRIMITIVES", "Primitive", "bind", "broadcast_shapes", "dtype_of"]
