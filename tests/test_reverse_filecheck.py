@@ -12,8 +12,6 @@ Raw and cleaned-up output are checked under separate prefixes (RAW / CLEAN).
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shlex
 import subprocess
@@ -21,24 +19,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from irgrad.passes.opt import main
+from test_reverse_pass import run_opt
 
 MLIR_DIR = Path(__file__).parent / "mlir" / "reverse"
 FILECHECK = os.path.join(os.path.dirname(sys.executable), "filecheck")
-
-
-def run_opt(args, stdin_text=None):
-    """irgrad-opt's main(args) in-process; returns (status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    old_stdin = sys.stdin
-    try:
-        if stdin_text is not None:
-            sys.stdin = io.StringIO(stdin_text)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = main(args)
-    finally:
-        sys.stdin = old_stdin
-    return status, out.getvalue(), err.getvalue()
 
 
 def run_lines(path: Path) -> list[str]:
