@@ -17,7 +17,7 @@ $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	touch $@
 
 demo: $(VENV)/.installed
-	MPLBACKEND=Agg $(PY) samples/mlp_regression.py --plot mlp_loss.png
+	MPLBACKEND=Agg $(PY) samples/mlp_regression.py --plot mlp_loss.png --export mlp_predictor.vmfb
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

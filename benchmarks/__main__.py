@@ -1,20 +1,18 @@
 """`python -m benchmarks [NAME ...] [--quick] [--out FILE]`: irgrad vs JAX on CPU.
 
-Names: mlp, logistic, matmul, tiny, first_call (default: all). A full run without
---quick writes benchmarks/results.md; other runs only print, unless --out is given.
+Names: mlp, logistic, matmul, tiny, first_call, first_call_warm, hessian, per_example
+(default: all). A full run without --quick writes benchmarks/results.md; other runs only
+print, unless --out is given.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import subprocess
 import sys
-import tempfile
 import traceback
 
-from . import report
+from . import first_call, report
 from .timing import compare, fmt_seconds
 from .workloads import WORKLOADS, load
 
@@ -38,18 +36,9 @@ def run_steady(w, libs, quick: bool):
     return {n: t.median for n, t in timings.items()}, {n: t.best for n, t in timings.items()}, failed
 
 
-def first_call_once(name: str) -> float:
-    with tempfile.TemporaryDirectory() as cache:
-        # Cold caches: point any on-disk compile cache at an empty directory.
-        env = dict(os.environ, IRGRAD_CACHE_DIR=cache, XDG_CACHE_HOME=cache)
-        out = subprocess.run([sys.executable, "-m", "benchmarks.first_call", name], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=600)
-    if out.returncode != 0:
-        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "no output")
-    return json.loads(out.stdout.strip().splitlines()[-1])["first"]
-
-
 def run_first_call(w, libs, quick: bool):
+    """(e) and (f): the MLP step's first call in fresh processes, compile cache empty or warmed."""
+    warm = w.name == "first_call_warm"
     runs = {lib.name: [] for lib in libs}
     failed = {}
     for _ in range(1 if quick else w.samples):
@@ -57,7 +46,7 @@ def run_first_call(w, libs, quick: bool):
             if lib.name in failed:
                 continue
             try:
-                runs[lib.name].append(first_call_once(lib.name))
+                runs[lib.name].append(first_call.first_call(lib.name, "mlp", warm)["first"])
             except Exception as e:
                 failed[lib.name] = str(e)[:120]
     ok = {n: sorted(v) for n, v in runs.items() if v and n not in failed}

@@ -25,13 +25,14 @@ from dataclasses import dataclass, field
 import numpy as np
 from irgrad.passes import reverse
 from irgrad.passes.cleanup import cleanup
-from irgrad.passes.ir import building, func, ir
+from irgrad.passes.ir import building, func, ir, strip_markers
 from irgrad.runtime import compiler
 from irgrad.runtime.compiler import compile_mlir
 from irgrad.runtime.executable import TARGETS, Executable, to_device
 
 from . import dtypes, tree_util
 from .array import Array
+from .config import config
 from .core import (
     ShapedArray,
     Tracer,
@@ -42,6 +43,7 @@ from .core import (
     trace_stack,
     value_reads,
 )
+from .devices import CPU, Device, committed_device, get_default_device, resolve
 
 # ------------------------------------------------------------------------- stats
 
@@ -154,17 +156,55 @@ def _hash_error(value, err) -> ValueError:
         f"type {type(value)}, {value!r}. The error was:\n{type(err).__name__}: {err}\n")
 
 
+def _symbols(op) -> set:
+    """Names of the functions `op` refers to (calls, or symbol attributes at any depth)."""
+    names = set()
+
+    def visit_attr(a):
+        if isinstance(a, ir.FlatSymbolRefAttr):
+            names.add(a.value)
+        elif isinstance(a, ir.DictAttr):       # a custom-derivative call's rules
+            for i in range(len(a)):
+                visit_attr(a[i].attr)
+
+    def visit(o):
+        for key in o.attributes:
+            visit_attr(o.attributes[key])
+        for region in o.regions:
+            for block in region.blocks:
+                for inner in block.operations:
+                    visit(inner.operation)
+    visit(op.operation)
+    return names
+
+
+def _copy_function(src: ir.Module, name: str, dst: ir.Module) -> None:
+    """Copy @name and the functions it refers to from `src` into `dst` (private), skipping
+    names `dst` already has (function names are unique per process: core.fresh_name)."""
+    have = {ir.StringAttr(op.attributes["sym_name"]).value for op in dst.body.operations
+            if "sym_name" in op.attributes}
+    todo = [name]
+    while todo:
+        n = todo.pop()
+        if n in have:
+            continue
+        have.add(n)
+        with ir.InsertionPoint.at_block_begin(dst.body):
+            copy = reverse.lookup(src, n).operation.clone()
+        copy.attributes["sym_visibility"] = ir.StringAttr.get("private")
+        todo.extend(_symbols(copy))
+
+
 def emit_call(module: ir.Module, name: str, args, arg_avals, out_avals):
-    """Inside the current trace: copy @name out of `module` and call it on `args`."""
+    """Inside the current trace: copy @name (and what it calls) out of `module` and call
+    it on `args`."""
     trace = trace_stack()[-1]
     values = [trace.lift(a, av) for a, av in zip(args, arg_avals)]
     callee = reverse.lookup(module, name)
 
     def build():
-        with ir.InsertionPoint.at_block_begin(trace.module.body):
-            copy = callee.operation.clone()
-        copy.attributes["sym_visibility"] = ir.StringAttr.get("private")
-        ftype = ir.FunctionType(ir.TypeAttr(copy.attributes["function_type"]).value)
+        _copy_function(module, name, trace.module)
+        ftype = ir.FunctionType(ir.TypeAttr(callee.attributes["function_type"]).value)
         return func.CallOp(list(ftype.results), ir.FlatSymbolRefAttr.get(name), values).results
 
     results = trace.emit(build)
@@ -211,7 +251,8 @@ def _split_call(args, kwargs, static_pos=(), static_names=(), keep_static=None, 
             raise on_bad(x)
     avals = tuple(aval_of(x) for x in dynamic)
     # (types too: 2, 2.0 and True are equal as dict keys but trace differently)
-    key = (tree, avals, tuple((w, type(v), v) for w, v in statics), tuple((i, type(v), v) for i, v in static_leaves))
+    key = (tree, avals, tuple((w, type(v), v) for w, v in statics), tuple((i, type(v), v) for i, v in static_leaves),
+           config.irgrad_strong_zero)     # (the passes' one option changes the IR)
     try:
         hash(key)
     except TypeError:
@@ -255,9 +296,9 @@ class _Entry:
     traced: object
     out_tree: object
     value_dependent: bool = False
-    executable: Executable | None = None
+    executables: dict = field(default_factory=dict)       # Device -> Executable
     text: str | None = None
-    capture_inputs: list | None = None
+    capture_inputs: dict = field(default_factory=dict)    # Device -> the captures uploaded there
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -280,20 +321,22 @@ class Lowered:
         return self._jitted(*args, **kwargs)
 
 
-_executables: OrderedDict = OrderedDict()   # (IR hash, platform) -> Executable
+_executables: OrderedDict = OrderedDict()   # (IR hash, platform, device id) -> Executable
 _executables_lock = threading.Lock()
 _MAX_EXECUTABLES = 512
 _MAX_VALUE_ENTRIES = 32
 
 
-def _load(text: str, platform: str, name: str) -> Executable:
-    """Compile (or fetch) the module and load it once per distinct IR text."""
-    key = (hashlib.sha256(text.encode()).hexdigest(), platform)
+def _load(text: str, device, name: str) -> Executable:
+    """Compile (or fetch) the module and load it once per distinct IR text and device
+    (a Device or a platform name)."""
+    device = device if isinstance(device, Device) else Device(device)
+    key = (hashlib.sha256(text.encode()).hexdigest(), device.platform, device.id)
     with _executables_lock:
         exe = _executables.get(key)
     if exe is None:
-        vmfb = compile_mlir(text, TARGETS[platform], name=name)
-        exe = Executable(vmfb, "main", platform)
+        vmfb = compile_mlir(text, TARGETS[device.platform], name=name)
+        exe = Executable(vmfb, "main", device.platform, device.id)
         with _executables_lock:
             _executables[key] = exe
             while len(_executables) > _MAX_EXECUTABLES:
@@ -310,18 +353,20 @@ class JitFunction:
     branch on them); a trace that branched is cached per input values.
     """
 
-    def __init__(self, fun, static_argnums=(), static_argnames=(), platform="cpu", name=None,
-                 grad_argnums=None):
+    def __init__(self, fun, static_argnums=(), static_argnames=(), platform=None, name=None,
+                 grad_argnums=None, device=None):
         self.fun = fun
         self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
         self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
-        self.platform = platform
+        # The device every call runs on (jit's device=), or None: where the inputs live.
+        self.device = device if device is not None else Device(platform) if platform else None
+        self.platform = self.device.platform if self.device is not None else None
         self.name = name or _fun_name(fun)
         self.grad_argnums = grad_argnums
         self._cache: dict = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
-        self._irgrad_key = ("jit", _fun_key(fun), self.static_argnums, self.static_argnames, platform)
+        self._irgrad_key = ("jit", _fun_key(fun), self.static_argnums, self.static_argnames, self.device)
 
     # -- signature ------------------------------------------------------------------
     def _signature(self, args, kwargs) -> _Signature:
@@ -388,36 +433,51 @@ class JitFunction:
                 with building():
                     fn = reverse.lookup(t.module, t.name)
                     fn.attributes["sym_name"] = ir.StringAttr.get("main")
+                    strip_markers(t.module)
                     cleanup(t.module, self.name)
                     entry.text = str(t.module)
         return entry.text
 
-    def _executable(self, entry) -> Executable:
-        if entry.executable is None:
+    def _executable(self, entry, device=None) -> Executable:
+        device = device or self.device or get_default_device()
+        exe = entry.executables.get(device)
+        if exe is None:
             text = self._finalize(entry)
-            entry.executable = _load(text, self.platform, self.name)
+            exe = entry.executables[device] = _load(text, device, self.name)
             stats.compiles += 1
-        return entry.executable
+        return exe
 
-    def _captures(self, entry) -> list:
-        """The captured constants as device arrays, uploaded once per entry."""
-        if entry.capture_inputs is None:
+    def _captures(self, entry, device) -> list:
+        """The captured constants as device arrays, uploaded once per entry and device."""
+        uploaded = entry.capture_inputs.get(device)
+        if uploaded is None:
             t = entry.traced
-            entry.capture_inputs = [_device_input(c, av, upload=self.platform)
-                                    for c, av in zip(t.captures, t.capture_avals)]
-        return entry.capture_inputs
+            inputs = [_device_input(c, av, device) for c, av in zip(t.captures, t.capture_avals)]
+            uploaded = entry.capture_inputs[device] = [
+                to_device(x, device.platform, device.id) if isinstance(x, np.ndarray) else x for x in inputs]
+        return uploaded
+
+    def _placement(self, sig, args, kwargs) -> tuple[Device, bool]:
+        """(device, committed) of a call: jit's device=, else the device the committed
+        inputs share (as JAX: computations follow their data), else the default device."""
+        if self.device is not None:
+            return self.device, True
+        found = committed_device(sig.dynamic, lambda i: _describe_leaf(self.fun, self.name, args, kwargs,
+                                                                       sig.dynamic[i]))
+        return (found, True) if found is not None else (get_default_device(), False)
 
     def __call__(self, *args, **kwargs):
         if trace_stack():
             return self._call_traced(args, kwargs)
         entry = self._lookup(sig := self._signature(args, kwargs))
-        exe = self._executable(entry)
+        device, committed = self._placement(sig, args, kwargs)
+        exe = self._executable(entry, device)
         t = entry.traced
-        inputs = [_device_input(x, av) for x, av in zip(sig.dynamic, t.in_avals)] + self._captures(entry)
-        outs = exe(*inputs)
+        inputs = [_device_input(x, av, device) for x, av in zip(sig.dynamic, t.in_avals)]
+        outs = exe(*inputs, *self._captures(entry, device))
         stats.calls += 1
-        arrays = [Array(None, av.weak_type, device_array=o, dtype=av.dtype, shape=av.shape)
-                  for o, av in zip(outs, t.out_avals)]
+        arrays = [Array(None, av.weak_type, device_array=o, dtype=av.dtype, shape=av.shape, placement=device,
+                        committed=committed) for o, av in zip(outs, t.out_avals)]
         return tree_util.tree_unflatten(entry.out_tree, arrays)
 
     def _call_traced(self, args, kwargs):
@@ -445,18 +505,33 @@ def _value_key(leaves):
                  for x in leaves)
 
 
-def _device_input(x, aval: ShapedArray, upload=None):
-    if isinstance(x, Array) and x._device is not None and x.dtype == aval.dtype:
-        return x._device
+def _device_input(x, aval: ShapedArray, device: Device = CPU):
+    """`x` as an executable on `device` takes it: its buffer there if it has one, else
+    host values (which the call uploads)."""
+    if isinstance(x, Array) and x.dtype == aval.dtype:
+        buffer = x._buffer_on(device)
+        if buffer is not None:
+            return buffer
     a = np.asarray(host_value(x), dtype=aval.dtype)
-    a = a if a.flags.c_contiguous else a.copy()  # (ascontiguousarray would make 0-d arrays 1-d)
-    return to_device(a, upload) if upload and a.ndim else a
+    return a if a.flags.c_contiguous else a.copy()  # (ascontiguousarray would make 0-d arrays 1-d)
+
+
+def _describe_leaf(fun, fun_name, args, kwargs, leaf) -> str:
+    """How JAX names an input leaf in errors: "argument x of f", "argument p['w'] of f"."""
+    named = [*zip(_arg_names(fun, len(args)), args), *kwargs.items()]
+    for name, a in named:
+        for path, x in _leaf_paths(a, name):
+            if x is leaf:
+                return f"argument {path} of {fun_name}"
+    return f"an argument of {fun_name}"
 
 
 def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=(), device=None, **unused):
     """Compile `fun` with IREE, once per input signature (shapes, dtypes, static args).
 
     `donate_argnums` and other JAX options that only affect buffers are accepted and ignored.
+    `device` (a Device or platform name) fixes where it runs; by default a call runs on
+    its committed inputs' device, else the default device (see irgrad.default_device).
 
     >>> import irgrad, irgrad.numpy as jnp
     >>> f = irgrad.jit(lambda x: jnp.sin(x) * 2.0)
@@ -466,8 +541,7 @@ def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=(), d
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,
                                  device=device)
-    platform = getattr(device, "platform", None) or "cpu"
-    return JitFunction(fun, static_argnums, static_argnames, platform)
+    return JitFunction(fun, static_argnums, static_argnames, device=None if device is None else resolve(device))
 
 
 # --------------------------------------------------------------------------- grad
@@ -565,7 +639,8 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
     inner = _trace(flat_fun, sig.avals, name=_fun_name(fun), concrete_args=concrete, active=active,
                    label=f"the function {_fun_name(fun)} for grad")
     with building():
-        vjp_name = reverse.vjp(inner.module, inner.name, wrt=wrt, seeds=[0])
+        vjp_name = reverse.vjp(inner.module, inner.name, wrt=wrt, seeds=[0],
+                                   strong_zero=config.irgrad_strong_zero)
     out0 = inner.out_avals[0]
     seed = Array(np.ones((), out0.dtype), weak_type=out0.weak_type)
     call_args = [*sig.dynamic, *inner.captures, seed]

@@ -4,8 +4,9 @@ buffer; a device buffer is read back only when the host asks for the values."""
 from __future__ import annotations
 
 import numpy as np
+from irgrad.runtime import executable
 
-from . import dtypes
+from . import devices, dtypes
 
 
 class ArrayMethods:
@@ -109,9 +110,10 @@ class Array(ArrayMethods):
     Array([1.5, 2.5], dtype=float32)
     """
 
-    __slots__ = ("_host_value", "_device", "_dtype", "_shape", "weak_type")
+    __slots__ = ("_host_value", "_device", "_dtype", "_shape", "weak_type", "_placement", "_committed")
 
-    def __init__(self, value, weak_type=False, *, device_array=None, dtype=None, shape=None):
+    def __init__(self, value, weak_type=False, *, device_array=None, dtype=None, shape=None, placement=None,
+                 committed=False):
         if device_array is not None:
             self._host_value = None
             self._device = device_array
@@ -125,18 +127,64 @@ class Array(ArrayMethods):
             self._host_value, self._device = value, None
             self._dtype, self._shape = value.dtype, value.shape
         self.weak_type = bool(weak_type)
+        # The Device holding `_device` (None: the CPU), or that the values belong to; and
+        # whether the user placed it there (JAX's committed arrays; see frontend/devices.py).
+        self._placement = placement
+        self._committed = committed
 
     # -- data ------------------------------------------------------------------------
     def _host(self) -> np.ndarray:
         if self._host_value is None:
-            # A copy: to_host() maps the device buffer, which is freed (and its memory
-            # reused) with the DeviceArray, while NumPy views of _host_value may outlive us.
-            v = self._device.to_host()
-            self._host_value = np.array(v, copy=True).reshape(self._shape)
-            if self._host_value.dtype != self._dtype:
-                self._host_value = self._host_value.view(self._dtype) if \
-                    self._host_value.dtype.itemsize == self._dtype.itemsize else self._host_value.astype(self._dtype)
+            self._host_value = executable.to_host(self._device, self._dtype, self._shape)
         return self._host_value
+
+    # -- devices -----------------------------------------------------------------------
+    @property
+    def device(self):
+        """The Device the array lives on (for host values not committed anywhere: the
+        default device, where a computation would put them)."""
+        if self._placement is not None or self._device is not None:
+            return self._where()
+        return devices.get_default_device()
+
+    def devices(self) -> set:
+        """{self.device}, as jax.Array.devices()."""
+        return {self.device}
+
+    @property
+    def committed(self) -> bool:
+        return self._committed
+
+    def _where(self):
+        """The Device holding the buffer, or that the values belong to (host values: the CPU)."""
+        if self._placement is None:
+            if self._device is None:
+                return devices.CPU
+            self._placement = devices.holding(self._device)   # made without one (AOT artifacts)
+        return self._placement
+
+    def _buffer_on(self, device):
+        """This array's buffer on `device`, or None if it has none there. A committed
+        array holding host values is uploaded to its device once and keeps the buffer."""
+        if self._where() != device:
+            return None
+        if self._device is None and self._committed and device.platform != "cpu":
+            self._device = executable.to_device(self._host_value, device.platform, device.id)
+        return self._device
+
+    def _put(self, device, committed: bool) -> Array:
+        """This array on `device` (an Array sharing the buffer if it is there already)."""
+        buffer = self._buffer_on(device)
+        if buffer is not None or device.platform == "cpu":
+            out = Array.__new__(Array)
+            out._host_value, out._device, out._dtype, out._shape = self._host_value, buffer, self._dtype, self._shape
+            if buffer is None and out._host_value is None:
+                out._host_value = self._host()
+        else:
+            out = Array(None, device_array=executable.to_device(self._host(), device.platform, device.id),
+                        dtype=self._dtype, shape=self._shape)
+        out.weak_type, out._placement, out._committed = self.weak_type, device, committed
+        return out
 
     def block_until_ready(self):
         return self
@@ -188,7 +236,8 @@ class Array(ArrayMethods):
 
     def tolist(self): return self._host().tolist()
     def item(self, *args): return self._host().item(*args)
-    def copy(self): return Array(self._host().copy(), self.weak_type)
+    def copy(self): return Array(self._host().copy(), self.weak_type, placement=self._placement,
+                                 committed=self._committed)
 
     # -- printing ----------------------------------------------------------------------
     def __repr__(self):

@@ -13,6 +13,10 @@ _DEFAULTS = {
     "jax_threefry_partitionable": True,
     # 64-bit mode is not available: IREE demotes f64 on most targets (see DESIGN.md).
     "jax_enable_x64": False,
+    # irgrad's own: derivatives where a zero (co)tangent times an inf / NaN partial gives
+    # 0, not NaN (Enzyme's "strong zero"): gradients through `where` whose untaken
+    # branch is inf or NaN stay finite. Off by default, so numbers match JAX.
+    "irgrad_strong_zero": False,
 }
 
 

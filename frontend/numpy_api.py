@@ -13,8 +13,9 @@ import numpy as np
 
 from . import dtypes
 from .array import Array
-from .core import NonConcreteBooleanIndexError, Tracer, aval_of, host_value, user_location
+from .core import NonConcreteBooleanIndexError, Tracer, aval_of, concrete_value, host_value, user_location
 from .primitives import bind, broadcast_shapes
+from .primitives import sort as _primitive_sort
 
 float32, float64, float16 = np.float32, np.float64, np.float16
 int8, int16, int32, int64 = np.int8, np.int16, np.int32, np.int64
@@ -534,6 +535,48 @@ def cumsum(a, axis=None, dtype=None):
     return moveaxis(matmul(moved, upper), -1, axis)
 
 
+def _sort_axis(a, axis, kind, order, what):
+    if kind is not None:
+        raise TypeError(f"'kind' argument to {what} is not supported. Use stable=True or stable=False to specify "
+                        "sort stability.")
+    if order is not None:
+        raise TypeError(f"'order' argument to {what} is not supported.")
+    a = a if _is_array(a) else asarray(a)
+    if axis is None:
+        return ravel(a), 0
+    if a.ndim == 0:
+        raise ValueError(f"axis {axis} is out of bounds for array of dimension 0")
+    return a, _axes(axis, a.ndim)[0]
+
+
+def sort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False):
+    """A sorted copy of `a` along `axis` (None: flattened), as lax.sort orders it:
+    -0.0 == 0.0 and NaNs last. Always stable. O(n^2) in the sorted length under a
+    trace (see primitives.sort).
+
+    >>> sort(array([1, 3, 5, 4, 2, 1]))
+    Array([1, 1, 2, 3, 4, 5], dtype=int32)
+    """
+    a, axis = _sort_axis(a, axis, kind, order, "sort")
+    out = _primitive_sort(a, dimension=axis)[0]
+    return bind("rev", out, axes=(axis,)) if descending else out
+
+
+def argsort(a, axis=-1, *, kind=None, order=None, stable=True, descending=False, dtype=None):
+    """Indices that sort `a` along `axis` (ties keep their order, also when descending).
+
+    >>> argsort(array([1, 3, 5, 4, 2, 1]))
+    Array([0, 5, 4, 1, 3, 2], dtype=int32)
+    """
+    a, axis = _sort_axis(a, axis, kind, order, "argsort")
+    idx_dtype = np.dtype(np.int32) if dtype is None else dtypes.canonicalize_dtype(dtype)
+    iota = bind("iota", shape=a.shape, dimension=axis, dtype=idx_dtype)
+    if descending:   # reversed first, so that equal elements keep their order
+        a, iota = bind("rev", a, axes=(axis,)), bind("rev", iota, axes=(axis,))
+    indices = _primitive_sort(a, iota, dimension=axis)[1]
+    return bind("rev", indices, axes=(axis,)) if descending else indices
+
+
 # ----------------------------------------------------------------- linear algebra
 
 def _dot_general(a, b, contract, batch):
@@ -802,7 +845,7 @@ def _getitem(a, idx):
             expanded.extend([slice(None)] * (a.ndim - n_real))
         else:
             expanded.append(i)
-    if Ellipsis not in idx:
+    if not builtins.any(i is Ellipsis for i in idx):
         expanded.extend([slice(None)] * (a.ndim - n_real))
     start, limit, strides, rev_axes, out_shape = [], [], [], [], []
     dim = 0
@@ -844,6 +887,8 @@ _GATHER_MAX_RUNS = 16   # contiguous runs gathered as slices; more (float arrays
 def _is_advanced(i):
     """A boolean-mask or integer-array index (NumPy's "advanced" indexing)."""
     if isinstance(i, (list, np.ndarray)):
+        return True
+    if isinstance(i, Tracer) and concrete_value(i) is None:      # a traced integer: a gather too
         return True
     return _is_array(i) and (aval_of(i).ndim > 0 or aval_of(i).dtype == np.bool_)
 

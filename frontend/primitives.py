@@ -26,10 +26,12 @@ from irgrad.passes.ir import (
     identity_map,
     ir,
     linalg,
+    map_dims,
     math,
     projection_map,
     reshape,
     scalar_constant,
+    stop_gradient_op,
     tensor,
     tensor_type,
 )
@@ -52,6 +54,7 @@ PRIMITIVES: dict[str, Primitive] = {}
 def bind(name: str, *args, **params):
     """Apply primitive `name`: eagerly on concrete inputs, as MLIR on traced ones."""
     from .array import Array
+    from .devices import committed_device
     prim = PRIMITIVES[name]
     avals = [aval_of(a) for a in args]
     out_aval = prim.shape_rule(*avals, **params)
@@ -59,7 +62,10 @@ def bind(name: str, *args, **params):
     if trace is None:
         with np.errstate(all="ignore"):  # JAX gives nan / inf without NumPy's warnings
             out = prim.impl(*[np.asarray(host_value(a), av.dtype) for a, av in zip(args, avals)], **params)
-        return Array(np.asarray(out, out_aval.dtype), weak_type=out_aval.weak_type)
+        # (computed on the host; committed to its inputs' device, as JAX places eager results)
+        device = committed_device(args, lambda i: f"argument {i} of {name}")
+        return Array(np.asarray(out, out_aval.dtype), weak_type=out_aval.weak_type, placement=device,
+                     committed=device is not None)
     values = [trace.lift(a, av) for a, av in zip(args, avals)]
     value = trace.emit(lambda: prim.lower(out_aval, avals, *values, **params))
     concrete = None
@@ -738,4 +744,159 @@ PRIMITIVES["iota"] = Primitive(
     _iota_lower)
 
 
-__all__ = ["PRIMITIVES", "Primitive", "bind", "broadcast_shapes", "dtype_of"]
+# --------------------------------------------------------------- stop_gradient
+# An op the passes know (passes/ir.py STOP_GRADIENT): its result carries no derivative,
+# the batching pass maps it through, and `strip_markers` replaces it by its operand
+# before IREE sees the module.
+
+PRIMITIVES["stop_gradient"] = Primitive(
+    "stop_gradient", lambda a: a, lambda x: x.copy(),
+    lambda out, ins, v: stop_gradient_op(v))
+
+
+# ------------------------------------------------------------------------- sort
+# Upstream linalg has no sort op, so sorting is two O(n^2) generics along the last
+# axis: `sort_rank` computes each element's stable rank (where it goes) by counting
+# comparisons, `sort_place` moves every operand to its rank by a one-hot sum. `sort`
+# below puts them together like lax.sort (num_keys=1). Fine for n up to a few
+# thousand per row (n^2 comparisons); `sort_gather` is the one-hot gather `take`
+# needs for indices computed by a trace.
+
+def _before_f(kj, ki):
+    """Element j sorts before element i for floats: lax.sort's order, where -0.0 == 0.0
+    and NaNs (all equal) come last."""
+    nan_i = arith.CmpFOp(arith.CmpFPredicate.UNO, ki, ki).result
+    nan_j = arith.CmpFOp(arith.CmpFPredicate.UNO, kj, kj).result
+    lt = arith.ori(arith.CmpFOp(arith.CmpFPredicate.OLT, kj, ki).result,
+                   arith.andi(nan_i, arith.xori(nan_j, _const(1, nan_j))))
+    eq = arith.ori(arith.CmpFOp(arith.CmpFPredicate.OEQ, kj, ki).result, arith.andi(nan_i, nan_j))
+    return lt, eq
+
+
+def _before_int(pred):
+    def before(kj, ki):
+        return (arith.CmpIOp(getattr(arith.CmpIPredicate, pred), kj, ki).result,
+                arith.CmpIOp(arith.CmpIPredicate.eq, kj, ki).result)
+    return before
+
+
+_SORT_ORDER = {"f": _before_f, "i": _before_int("slt"), "u": _before_int("ult"), "b": _before_int("ult")}
+
+
+def _sort_operand_rule(name):
+    def rule(a, *rest):
+        if a.ndim == 0:
+            raise shape_error(name, "needs an operand of rank >= 1", a)
+        return ShapedArray(a.shape, np.dtype(np.int32), False) if name == "sort_rank" else a
+    return rule
+
+
+def _rank_impl(k):
+    """Stable rank along the last axis: NumPy's stable argsort (NaNs last), inverted."""
+    order = np.argsort(k, axis=-1, kind="stable")
+    rank = np.empty(k.shape, np.int32)
+    np.put_along_axis(rank, order, np.broadcast_to(np.arange(k.shape[-1], dtype=np.int32), k.shape), axis=-1)
+    return rank
+
+
+def _rank_lower(out, ins, k):
+    """rank[..., i] = #{j : k[j] < k[i] or (k[j] == k[i] and j < i)}: one generic over
+    [..., i, j] reducing j."""
+    r = len(out.shape)
+    i32 = elem_type(np.int32)
+    before = _SORT_ORDER[_kind(ins[0].dtype)]
+    lead = list(range(r - 1))
+
+    def body(ki, kj, acc):
+        lt, eq = before(kj, ki)
+        j_first = arith.CmpIOp(arith.CmpIPredicate.ult, linalg.IndexOp(r).result, linalg.IndexOp(r - 1).result).result
+        return arith.addi(acc, arith.extui(i32, arith.ori(lt, arith.andi(eq, j_first))))
+    return generic([k, k], [projection_map(r + 1, lead + [r - 1]), projection_map(r + 1, lead + [r])],
+                   [fill(0, out.shape, i32)], [projection_map(r + 1, lead + [r - 1])],
+                   [PARALLEL] * r + [REDUCTION], body)[0]
+
+
+def _onehot_sum(out, v, v_aval, sel, sel_aval, *, gather):
+    """out[..., m] = sum_i (v[..., i] if hit(m, i) else 0) over a [..., m, i] domain, where
+    hit is sel[..., i] == m (place) or sel[..., m] == i (gather). The zero is -0.0 for
+    floats (x + -0.0 == x for every x, so the sum copies the bits) and the sum is an add
+    reduction through `outs`, which reverse mode differentiates: dv[i] = dout[rank[i]]."""
+    r = len(out.shape)
+    lead = list(range(r - 1))
+    pos, other = (r - 1, r) if gather else (r, r - 1)
+    sel, smap = broadcast_operand(sel, sel_aval.shape, out.shape[:-1] + (sel_aval.shape[-1],))
+    sel_dims = [lead[d] if d < r - 1 else pos for d in map_dims(smap)]
+    kind = _kind(out.dtype)
+    et = elem_type(out.dtype)
+
+    def body(x, s, acc):
+        hit = arith.CmpIOp(arith.CmpIPredicate.eq, s, arith.index_cast(s.type, linalg.IndexOp(other).result)).result
+        if kind == "f":
+            return arith.addf(acc, arith.select(hit, x, _const(-0.0, x)))
+        if kind == "b":
+            return arith.ori(acc, arith.andi(hit, x))
+        return arith.addi(acc, arith.select(hit, x, _const(0, x)))
+    init = fill(-0.0 if kind == "f" else 0, out.shape, et)
+    return generic([v, sel], [projection_map(r + 1, lead + [r]), projection_map(r + 1, sel_dims)], [init],
+                   [projection_map(r + 1, lead + [r - 1])], [PARALLEL] * r + [REDUCTION], body)[0]
+
+
+def _place_impl(v, rank):
+    out = np.empty_like(v)
+    np.put_along_axis(out, np.broadcast_to(rank, v.shape).astype(np.intp), v, axis=-1)
+    return out
+
+
+def _gather_rule(v, idx):
+    if v.ndim == 0 or idx.ndim == 0 or not dtypes.is_int(idx.dtype):
+        raise shape_error("sort_gather", "needs an array and integer indices of rank >= 1", v, idx)
+    lead = broadcast_shapes("sort_gather", ShapedArray(v.shape[:-1], v.dtype), ShapedArray(idx.shape[:-1], idx.dtype))
+    if lead != v.shape[:-1]:
+        raise shape_error("sort_gather", "the indices' leading dims must broadcast to the array's", v, idx)
+    return ShapedArray(v.shape[:-1] + idx.shape[-1:], v.dtype, v.weak_type)
+
+
+def _gather_impl(v, idx):
+    idx = np.broadcast_to(idx, v.shape[:-1] + idx.shape[-1:])
+    ok = (idx >= 0) & (idx < v.shape[-1])
+    taken = np.take_along_axis(v, np.where(ok, idx, 0).astype(np.intp), axis=-1)
+    return np.where(ok, taken, np.array(-0.0 if v.dtype.kind == "f" else 0, v.dtype))   # as the lowering
+
+
+# sort_rank(k): int32 stable rank of each element along the last axis (lax.sort's order).
+PRIMITIVES["sort_rank"] = Primitive("sort_rank", _sort_operand_rule("sort_rank"), _rank_impl, _rank_lower)
+# sort_place(v, rank): out[..., rank[..., i]] = v[..., i]; rank a permutation (its leading dims broadcast).
+PRIMITIVES["sort_place"] = Primitive(
+    "sort_place", _sort_operand_rule("sort_place"), _place_impl,
+    lambda out, ins, v, rank: _onehot_sum(out, v, ins[0], rank, ins[1], gather=False))
+# sort_gather(v, idx): out[..., m] = v[..., idx[..., m]]; 0 (floats: -0.0) where idx is out of range.
+PRIMITIVES["sort_gather"] = Primitive(
+    "sort_gather", _gather_rule, _gather_impl,
+    lambda out, ins, v, idx: _onehot_sum(out, v, ins[0], idx, ins[1], gather=True))
+
+
+def _permute(x, perm):
+    return x if list(perm) == sorted(perm) else bind("transpose", x, perm=tuple(int(p) for p in perm))
+
+
+def sort(*operands, dimension=-1):
+    """lax.sort with num_keys=1: sort every operand along `dimension` by the first one,
+    stably (floats: -0.0 == 0.0, NaNs last). Returns a list. O(n^2) in the sorted length
+    (rank by comparison counting, placement by a one-hot sum): meant for n up to a few
+    thousand.
+
+    >>> keys, vals = sort(np.float32([3, 1, 2]), np.int32([0, 1, 2]))
+    >>> vals
+    Array([1, 2, 0], dtype=int32)
+    """
+    shape = aval_of(operands[0]).shape
+    if any(aval_of(o).shape != shape for o in operands):
+        raise shape_error("sort", "all operands must have the same shape", *map(aval_of, operands))
+    dimension = dimension % max(len(shape), 1)
+    perm = [d for d in range(len(shape)) if d != dimension] + [dimension]   # sort along the last axis
+    moved = [_permute(o, perm) for o in operands]
+    rank = bind("sort_rank", moved[0])
+    return [_permute(bind("sort_place", m, rank), np.argsort(perm)) for m in moved]
+
+
+__all__ = ["PRIMITIVES", "Primitive", "bind", "broadcast_shapes", "dtype_of", "sort"]

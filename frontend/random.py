@@ -9,8 +9,8 @@ threefry2x32_p), the samplers are irgrad.numpy ops on its uint32 output, floats 
 from the bits through `bitcast_convert_type`, and XLA's float32 `erf_inv` / `log`
 polynomials are rebuilt with explicit FMAs where XLA CPU contracts and with
 uncontractable products where it does not (IREE contracts every multiply-add), so
-the bits equal JAX's inside jit too. With a traced key, `permutation` and `choice`
-(other than uniform indices with replacement) need a sort or a gather and raise.
+the bits equal JAX's inside jit too. `permutation` and `choice` sort random uint32 keys
+as JAX does (`primitives.sort`, O(n^2) per row) and gather with one-hot sums.
 
 `config.jax_threefry_partitionable` (irgrad.config, read at each call, or when a jitted
 function is traced) picks the counter layout, as in JAX: True (JAX >= 0.5) or the
@@ -20,6 +20,7 @@ legacy False streams.
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 from irgrad.passes.ir import (
@@ -39,8 +40,8 @@ from . import numpy_api as jnp
 from . import random_bits as rb
 from .array import Array
 from .config import config
-from .core import ShapedArray, Tracer, host_value, user_location
-from .primitives import PRIMITIVES, Primitive, bind, broadcast_operand, broadcast_shapes
+from .core import ShapedArray, Tracer, aval_of, host_value
+from .primitives import PRIMITIVES, Primitive, bind, broadcast_operand, broadcast_shapes, sort
 
 _U32 = np.dtype(np.uint32)
 _F32 = np.dtype(np.float32)
@@ -51,10 +52,7 @@ def _traced(*xs) -> bool:
 
 
 def _key(k) -> np.ndarray:
-    if isinstance(k, Tracer):
-        raise NotImplementedError(
-            f"this irgrad.random function needs a sort or a gather, which irgrad cannot compile yet: call it "
-            f"with a concrete key, outside jit (at {user_location()})")
+    """A concrete key's data, for the NumPy path (random_bits)."""
     return np.asarray(host_value(k), np.uint32)
 
 
@@ -501,18 +499,140 @@ def gumbel(key, shape=(), dtype=np.float32) -> Array:
 
 
 def permutation(key, x, axis=0, independent=False) -> Array:
-    """A random permutation of range(x) or of array x along `axis` (concrete keys only: it sorts)."""
-    return _wrap(rb.permutation(_key(key), _host(x), axis, independent, **_mode()))
+    """A random permutation of range(x) (x an int) or of array x along `axis`; with
+    `independent=True` every slice along `axis` is shuffled on its own.
+
+    >>> permutation(PRNGKey(0), 5)
+    Array([0, 1, 4, 3, 2], dtype=int32)
+    """
+    if not _traced(key, x):
+        return _wrap(rb.permutation(_key(key), _host(x), axis, independent, **_mode()))
+    partitionable = _partitionable()
+    if jnp.ndim(x) == 0:
+        if not np.issubdtype(aval_of(x).dtype, np.integer):
+            raise TypeError("x must be an integer or at least 1-dimensional")
+        if axis not in (0, -1):
+            raise ValueError(f"axis {axis} is out of bounds for a 1-D permutation")
+        return _shuffle_traced(key, jnp.arange(int(_host(x)), dtype=np.int32), 0, partitionable)
+    arr = jnp.asarray(x)
+    axis = _axis(axis, arr.ndim)
+    if independent or arr.ndim == 1:
+        return _shuffle_traced(key, arr, axis, partitionable)
+    return _take(arr, _shuffle_traced(key, jnp.arange(arr.shape[axis], dtype=np.int32), 0, partitionable), axis)
 
 
 def choice(key, a, shape=(), replace=True, p=None, axis=0) -> Array:
-    """Random samples from `a` (an int n for range(n), or an array).
+    """Random samples from `a` (an int n for range(n), or an array, along `axis`), with or
+    without replacement, uniform or with probabilities `p`.
 
-    With a traced key only `a` an int, `replace=True` and `p=None` (uniform indices) is supported.
+    >>> choice(PRNGKey(0), 10, (3,))
+    Array([9, 0, 2], dtype=int32)
     """
-    if _traced(key) and replace and p is None and not _traced(a) and np.ndim(_host(a)) == 0:
-        n = int(_host(a))
-        if n <= 0:
-            raise ValueError("a must be greater than 0 unless no samples are taken")
-        return randint(key, rb._shape_tuple(shape), 0, n)
-    return _wrap(rb.choice(_key(key), _host(a), shape, replace, _host(p), axis, **_mode()))
+    if not _traced(key, a, p):
+        return _wrap(rb.choice(_key(key), _host(a), shape, replace, _host(p), axis, **_mode()))
+    if not isinstance(shape, (list, tuple)):
+        raise TypeError(f"shape argument of choice must be a sequence, got {shape}")
+    shape = rb._shape_tuple(shape)
+    arr = jnp.asarray(a)
+    if arr.ndim == 0:
+        n_inputs = operator.index(_host(a))
+    else:
+        axis = _axis(axis, arr.ndim)
+        n_inputs = arr.shape[axis]
+    n_draws = math.prod(shape)
+    if n_draws == 0:
+        return jnp.zeros(shape, arr.dtype)
+    if n_inputs <= 0:
+        raise ValueError("a must be greater than 0 unless no samples are taken")
+    if not replace and n_draws > n_inputs:
+        raise ValueError(f"Cannot take a larger sample (size {n_draws}) than population (size {n_inputs}) "
+                         "when 'replace=False'")
+    out_shape = shape if arr.ndim == 0 else arr.shape[:axis] + shape + arr.shape[axis + 1:]
+    if p is None and not replace:
+        perm = permutation(key, n_inputs if arr.ndim == 0 else arr, axis)
+        return jnp.reshape(perm[(slice(None),) * (0 if arr.ndim == 0 else axis) + (slice(n_draws),)], out_shape)
+    if p is None:
+        ind = randint(key, shape, 0, n_inputs)
+    else:
+        ind = _weighted_indices(key, _probabilities(p, n_inputs), shape, n_draws, replace)
+    return jnp.reshape(ind if arr.ndim == 0 else _take(arr, ind, axis), out_shape)
+
+
+# ------------------------------------------------------- traced permutation and choice
+
+def _axis(axis, ndim) -> int:
+    axis = operator.index(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of bounds for array of dimension {ndim}")
+    return axis % ndim
+
+
+def _shuffle_traced(key, x, axis: int, partitionable: bool):
+    """JAX's `_shuffle`: ceil(3 ln n / ln(2**32 - 1)) rounds (n = x.size), each a stable sort of
+    `x` along `axis` by fresh random uint32 keys (lax.sort_key_val; here primitives.sort)."""
+    rounds = int(np.ceil(3 * np.log(max(1, x.size)) / np.log(rb._MASK32)))
+    for _ in range(rounds):
+        keys = _split_keys(key, (2,), partitionable)
+        key, subkey = keys[0], keys[1]
+        x = sort(_random_bits(subkey, 32, x.shape, partitionable), x, dimension=axis)[1]
+    return x
+
+
+def _take(arr, ind, axis: int):
+    """`jnp.take(arr, ind, axis)` for in-range indices (traced or not): a one-hot gather
+    along `axis` (sort_gather), which copies values bit for bit."""
+    moved = jnp.moveaxis(arr, axis, -1)
+    out = bind("sort_gather", moved, jnp.reshape(ind, (-1,)))
+    out = jnp.reshape(out, moved.shape[:-1] + tuple(ind.shape))
+    rest, k = arr.ndim - 1, len(ind.shape)
+    return jnp.transpose(out, list(range(axis)) + list(range(rest, rest + k)) + list(range(axis, rest)))
+
+
+def _probabilities(p, n_inputs: int):
+    p = p if _traced(p) else Array(rb._canonical_array(_host(p)))
+    if not np.issubdtype(p.dtype, np.floating):
+        p = jnp.astype(p, np.float32)
+    if p.shape != (n_inputs,):
+        raise ValueError("p must be None or a 1D vector with the same size as a.shape[axis]. "
+                         f"p has shape {p.shape} and a.shape[axis] is {n_inputs}.")
+    if p.dtype != _F32:
+        raise ValueError(f"p must be float32 here, got {p.dtype}")
+    return p
+
+
+def _weighted_indices(key, p, shape, n_draws: int, replace: bool):
+    """With replacement: inverse CDF, searchsorted(cumsum(p), sum(p) * (1 - u)). Without:
+    Gumbel top-k, the n_draws largest of gumbel + log(p) (ties: lower index first)."""
+    if replace:
+        cdf = _xla_cumsum(p)
+        r = cdf[-1] * (np.float32(1) - uniform(key, shape))
+        return _searchsorted_left(cdf, r)
+    g = gumbel(key, p.shape) + _xla_log(p)
+    return jnp.argsort(g, descending=True)[:n_draws]   # lax.top_k's indices
+
+
+def _scan_last(x):
+    """Inclusive sum along the last axis, strictly left to right."""
+    cols = [x[..., 0]]
+    for k in range(1, x.shape[-1]):
+        cols.append(cols[-1] + x[..., k])
+    return jnp.stack(cols, axis=-1)
+
+
+def _xla_cumsum(x):
+    """float32 cumsum in XLA CPU's summation order (see rb._xla_cumsum_f32): sequential up to
+    16 elements; else rows of 16 scanned sequentially, offset by the scanned row totals."""
+    n = x.shape[0]
+    if n <= 16:
+        return _scan_last(x)
+    rows = -(-n // 16)
+    inner = _scan_last(jnp.reshape(jnp.concatenate([x, jnp.zeros(rows * 16 - n, np.float32)]), (rows, 16)))
+    offsets = jnp.concatenate([jnp.zeros(1, np.float32), _xla_cumsum(inner[:, -1])[:-1]])
+    return jnp.reshape(inner + offsets[:, None], (-1,))[:n]
+
+
+def _searchsorted_left(a, v):
+    """jnp.searchsorted(a, v) for sorted 1-D `a`: how many a[i] < v (NaN counts as largest)."""
+    v = v[..., None]
+    below = (a < v) | (jnp.isnan(v) & ~jnp.isnan(a))
+    return jnp.sum(jnp.astype(below, np.int32), axis=-1)

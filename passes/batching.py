@@ -16,21 +16,30 @@ the reverse pass differentiates (except gathers: a tensor.extract at batched ind
 
 from __future__ import annotations
 
+import itertools
 from collections import ChainMap
 
 from .ir import (
     PARALLEL,
+    REDUCTION,
     IRError,
     arith,
+    custom_call,
     dtype_of,
+    emit_custom_call,
     func,
+    function_type,
     generic,
     identity_map,
     ir,
+    is_float,
+    is_stop_gradient,
     linalg,
     math,
     projection_map,
     run_pipeline,
+    scalar_constant,
+    stop_gradient_op,
     tensor,
     verify,
 )
@@ -328,6 +337,116 @@ def elementwise_rule(b: Batch, op) -> list:
     return list(new.results)
 
 
+def call_rule(b: Batch, op) -> list:
+    """After inlining only two kinds of call are left: the stop_gradient marker (the
+    marker on the batched tensor) and custom-derivative calls (a call of the batched
+    primal carrying the batched rules, built beforehand by batch_custom_rules)."""
+    if is_stop_gradient(op):
+        return [stop_gradient_op(b.moved(op.operands[0]))]
+    c = custom_call(op)
+    if c is None:
+        raise unsupported(op, "calls are inlined first; this one calls a function without a body")
+    primal, rules = b.custom.pop(0)
+    operands = [b.moved(v) if b.is_batched(v) else b.get(v) for v in op.operands]
+    return emit_custom_call(primal, [batched_type(r.type, b.size) for r in op.results], operands, c.kind, rules,
+                            c.sizes)
+
+
+# ------------------------------------------------------------ custom-derivative calls
+
+_fresh = itertools.count()
+
+
+def batched_values(fn, axes) -> set:
+    """The values of @fn's body that carry the batch (what batch_op will decide)."""
+    block = fn.regions[0].blocks[0]
+    batched = {arg for arg, a in zip(block.arguments, axes) if a is not None}
+    for op in block.operations:
+        if any(v in batched for v in [*op.operands, *captured(op)]):
+            batched.update(op.results)
+    return batched
+
+
+def batch_custom_rules(module, fn, axes, size) -> list:
+    """For each custom-derivative call in @fn that reads a batched value, in program
+    order: (batched primal, batched rules). Every result of the batched functions
+    carries the batch at 0; a custom_vjp's batched bwd sums the cotangents of the
+    arguments that were not batched (wrapped by `sum_unbatched`)."""
+    batched = batched_values(fn, axes)
+    calls = [(op, c) for op in fn.regions[0].blocks[0].operations
+             if (c := custom_call(op)) is not None and any(v in batched for v in op.operands)]
+    specs, made = [], []
+
+    def vmap(module, name, in_axes, out_axes, size, new_name):
+        # public until the call that uses it exists: the next pipeline run (inline)
+        # would erase an unused private function
+        made.append(vmap_public(module, name, in_axes, out_axes, size, new_name))
+        return made[-1]
+    for op, c in calls:
+        ax = [0 if v in batched else None for v in op.operands]
+        n = c.sizes[0]
+        caps, start = [], n
+        for k in c.sizes[1:]:
+            caps.append(ax[start:start + k])
+            start += k
+        name = lambda base: f"{base}_b{next(_fresh)}"
+        callee = op.attributes["callee"].value
+        primal = vmap(module, callee, ax, 0, size, new_name=name(callee))
+        if c.kind == "irgrad.custom_vjp":
+            fwd = vmap(module, c.rules["fwd"], ax[:n] + caps[1], 0, size, new_name=name(c.rules["fwd"]))
+            ftype = function_type(op, c.rules["fwd"])
+            n_res = len(ftype.results) - len(op.results)
+            n_ct = len(function_type(op, c.rules["bwd"]).inputs) - n_res - len(caps[2])
+            bwd = vmap(module, c.rules["bwd"], [0] * (n_res + n_ct) + caps[2], 0, size, new_name=name(c.rules["bwd"]))
+            float_args = [i for i in range(n) if is_float(dtype_of_type(op.operands[i].type))]
+            bwd = sum_unbatched(module, bwd, [ax[i] is None for i in float_args])
+            made.append(bwd)
+            specs.append((primal, {"fwd": fwd, "bwd": bwd}))
+        else:
+            float_args = [i for i in range(n) if is_float(dtype_of_type(op.operands[i].type))]
+            jvp = vmap(module, c.rules["jvp"], ax[:n] + [ax[i] for i in float_args] + caps[1], 0, size,
+                       new_name=name(c.rules["jvp"]))
+            specs.append((primal, {"jvp": jvp}))
+    for f in made:
+        lookup(module, f).attributes["sym_visibility"] = ir.StringAttr.get("private")
+    return specs
+
+
+def vmap_public(module, name, in_axes, out_axes, size, new_name) -> str:
+    new = vmap(module, name, in_axes, out_axes, size, new_name)
+    fn = lookup(module, new)
+    if "sym_visibility" in fn.attributes:
+        del fn.attributes["sym_visibility"]
+    return new
+
+
+def sum_unbatched(module, name: str, summed: list) -> str:
+    """@name, or a wrapper of it whose results marked in `summed` are summed over dim 0."""
+    if not any(summed):
+        return name
+    ftype = ir.FunctionType(ir.TypeAttr(lookup(module, name).attributes["function_type"]).value)
+    out_types = [ir.RankedTensorType.get(shape_or_scalar(t)[1:], dtype_of_type(t)) if s else t
+                 for t, s in zip(ftype.results, summed)]
+    new_name = f"{name}_summed"
+    with ir.InsertionPoint(module.body), ir.Location.unknown():
+        g = func.FuncOp(new_name, (list(ftype.inputs), out_types))
+        entry = g.add_entry_block()
+        with ir.InsertionPoint(entry):
+            results = func.CallOp(list(ftype.results), ir.FlatSymbolRefAttr.get(name), list(entry.arguments)).results
+            outs = []
+            for r, s, t in zip(results, summed, out_types):
+                if not s:
+                    outs.append(r)
+                    continue
+                rank = len(shape_or_scalar(r.type))
+                init = linalg.fill(scalar_constant(0.0, dtype_of_type(t)),
+                                   outs=[tensor.empty(list(t.shape), dtype_of_type(t))])
+                outs.append(generic([r], [identity_map(rank)], [init], [projection_map(rank, range(1, rank))],
+                                    [REDUCTION] + [PARALLEL] * (rank - 1), lambda x, acc: arith.addf(x, acc))[0])
+            func.ReturnOp(outs)
+    return new_name
+
+
 RULES = {
     "linalg.generic": generic_rule,
     "tensor.extract_slice": extract_slice_rule,
@@ -338,6 +457,7 @@ RULES = {
     "tensor.cast": cast_rule,
     "tensor.extract": extract_rule,
     "tensor.insert": insert_rule,
+    "func.call": call_rule,
 }
 # Every arith and math op is elementwise (arith.constant has no operands, so it is never batched).
 for _dialect in (arith, math):
@@ -415,7 +535,11 @@ def vmap(module: ir.Module, name: str, in_axes, out_axes=0, axis_size=None, new_
     if any(ir.StringAttr(op.attributes["sym_name"]).value == new_name for op in module.body.operations
            if op.operation.name == "func.func"):
         raise IRError(f"irgrad vmap: the module already has a function @{new_name}")
+    custom = batch_custom_rules(module, fn, axes, axis_size)
+    if custom:      # (batching the rules ran the pipeline again)
+        fn = lookup(module, name)
     b = Batch(axis_size)
+    b.custom = custom
     with ir.InsertionPoint(module.body):
         g = func.FuncOp(new_name, (inputs, []))
     if "sym_visibility" in fn.attributes:

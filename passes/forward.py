@@ -19,7 +19,7 @@ are plain inputs.
 from __future__ import annotations
 
 from . import scalar_rules as S
-from .ir import PARALLEL, IRError, arith, func, generic, ir, is_float, tensor, verify
+from .ir import PARALLEL, IRError, arith, custom_call, func, function_type, generic, ir, is_float, tensor, verify
 from .reverse import (
     _COMBINERS,
     activity,
@@ -113,8 +113,11 @@ def generic_parts(gen):
 
 
 def parallel_generic_rule(ctx, gen, ts, outer):
-    """A generic with only parallel iterators: one generic computing the primal outputs
-    and the tangents, reading each tangent through its primal's indexing map.
+    """A generic with only parallel iterators: the primal op stays as it is, and one
+    tangent generic recomputes its body from the same inputs and reads each tangent
+    through its primal's indexing map. (Keeping the primal apart keeps it independent
+    of the tangents, so a batched jvp, as in jacfwd, leaves it unbatched; IREE fuses
+    the two again.)
 
     Any maps work (the tangent is read where the primal is). An `outs` value the body
     reads (x * init) comes in as an input with the output's map, its tangent likewise,
@@ -136,7 +139,7 @@ def parallel_generic_rule(ctx, gen, ts, outer):
     new_ins = ins + [outs[j] for j in read] + [ts[i] for i in t_in] + [ts[n_in + j] for j in t_acc]
     new_maps = in_maps + [out_maps[j] for j in read] + [in_maps[i] for i in t_in] + [out_maps[j] for j in t_acc]
     empty = lambda v: tensor.empty(list(ir.RankedTensorType(v.type).shape), dtype_of_type(v.type))
-    inits = [empty(v) for v in outs] + [empty(outs[j]) for j in want]
+    inits = [empty(outs[j]) for j in want]
 
     def body(*bargs):
         k = n_in + len(read)
@@ -145,15 +148,13 @@ def parallel_generic_rule(ctx, gen, ts, outer):
         clone_ops(ops[:-1], mapping)
         forward_scalar_ops(ops[:-1], mapping, tan)
         primal = [mapping.get(v, v) for v in yielded]
-        return primal + [or_const_zero(tan.get(yielded[j]), primal[j]) for j in want]
+        return [or_const_zero(tan.get(yielded[j]), primal[j]) for j in want]
 
-    res = generic(new_ins, new_maps, inits, out_maps + [out_maps[j] for j in want],
-                  [str(a) for a in gen.iterator_types], body, [r.type for r in gen.results] +
-                  [gen.results[j].type for j in want])
-    ctx.replace(gen, res[:n_out])
+    res = generic(new_ins, new_maps, inits, [out_maps[j] for j in want], [str(a) for a in gen.iterator_types],
+                  body, [gen.results[j].type for j in want])
     tangents = [None] * n_out
     for k, j in enumerate(want):
-        tangents[j] = res[n_out + k]
+        tangents[j] = res[k]
     return tangents
 
 
@@ -318,7 +319,25 @@ def scalar_op_rule(ctx, op, ts):
     return [scalar_tangent(op, list(op.operands), op.results[0], ts)]
 
 
+def custom_call_rule(ctx, op, ts):
+    """A custom_jvp call: its rule @jvp gives the results' tangents. JAX has no forward
+    mode for custom_vjp functions, and neither has irgrad."""
+    c = custom_call(op)
+    if c is None:
+        raise unsupported(op, "calls are inlined first; this one calls a function without a body")
+    if c.kind == "irgrad.custom_vjp":
+        raise IRError("can't apply forward-mode autodiff (jvp) to a custom_vjp function.")
+    float_args = [i for i, a in enumerate(c.args) if is_float(dtype_of_type(a.type))]
+    tans = [or_zeros(ts[i], c.args[i]) for i in float_args]
+    name = c.rules["jvp"]
+    results = func.CallOp(function_type(op, name).results, ir.FlatSymbolRefAttr.get(name),
+                          c.args + tans + c.captures[1]).results
+    touts = iter(list(results)[len(op.results):])
+    return [next(touts) if is_float(dtype_of_type(r.type)) else None for r in op.results]
+
+
 RULES = {
+    "func.call": custom_call_rule,
     "linalg.generic": generic_rule,
     "tensor.extract_slice": same_op(_first),
     "tensor.insert_slice": same_op(_first_two),
@@ -350,10 +369,11 @@ class _Ctx:
         self.dead.append(op)
 
 
-def jvp(module: ir.Module, name: str, wrt=None, new_name=None) -> str:
+def jvp(module: ir.Module, name: str, wrt=None, new_name=None, strong_zero=False) -> str:
     """Add @{name}_jvp to `module` and return its name.
 
-    `wrt`: indices of the arguments that take a tangent (all float ones by default).
+    `wrt`: indices of the arguments that take a tangent (all float ones by default);
+    `strong_zero`: a zero tangent times any partial gives 0 (see scalar_rules).
     @F_jvp takes F's arguments then one tangent per wrt argument, and returns F's
     results then one tangent per float result (a zero tensor when the result does
     not depend on a wrt argument; integer / bool results get no tangent).
@@ -378,7 +398,8 @@ def jvp(module: ir.Module, name: str, wrt=None, new_name=None) -> str:
         g = fn.operation.clone()
     g.attributes["sym_name"] = ir.StringAttr.get(new_name)
     try:
-        build_jvp(g, ftype, wrt)
+        with S.strong_zero(strong_zero):
+            build_jvp(g, ftype, wrt)
     except Exception:
         g.erase()   # leave the module as it was
         raise

@@ -20,7 +20,8 @@ __all__ = [
     "context", "elem_type", "np_dtype", "tensor_type", "shape_of", "dtype_of",
     "generic", "empty", "fill", "constant", "scalar_constant", "identity_map",
     "projection_map", "collapse", "expand", "verify", "run_pipeline",
-    "PARALLEL", "REDUCTION",
+    "PARALLEL", "REDUCTION", "STOP_GRADIENT", "is_stop_gradient", "stop_gradient_op",
+    "strip_markers", "CustomCall", "custom_call", "emit_custom_call", "plain_call", "function_type",
 ]
 
 _local = threading.local()
@@ -207,3 +208,133 @@ def run_pipeline(module: ir.Module, pipeline: str, what: str) -> None:
     except (ir.MLIRError, RuntimeError) as e:
         path = dump_ir(str(module), what)
         raise IRError(f"irgrad: pass pipeline failed for {what}: {e}\nIR written to {path}") from None
+
+
+# ------------------------------------------------------------------ marker ops
+
+# stop_gradient is `%y = func.call @irgrad.stop_gradient.<type>(%x)`, a call to an
+# external declaration: y equals x and carries no derivative. A call to a function
+# without a body is never inlined or folded away, so the marker survives every
+# cleanup until `strip_markers` replaces it by its operand before IREE. The reverse
+# and forward passes treat it as inactive; the batching pass maps it through.
+STOP_GRADIENT = "irgrad.stop_gradient"
+
+
+def function_type(anchor, name: str) -> ir.FunctionType:
+    """The type of function @name in the module that holds op `anchor`."""
+    op = anchor.operation
+    while op.name != "builtin.module":
+        op = op.parent
+    for f in op.regions[0].blocks[0].operations:
+        if f.operation.name == "func.func" and f.attributes["sym_name"].value == name:
+            return ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value)
+    raise IRError(f"irgrad: no function @{name} in the module")
+
+
+def _module_of_insertion_point():
+    op = ir.InsertionPoint.current.block.owner.operation
+    while op.name != "builtin.module":
+        op = op.parent
+    return op
+
+
+def is_stop_gradient(op) -> bool:
+    """Whether `op` is the stop_gradient marker call."""
+    return op.operation.name == "func.call" and op.attributes["callee"].value.startswith(STOP_GRADIENT + ".")
+
+
+def stop_gradient_op(v: ir.Value) -> ir.Value:
+    """Emit the stop_gradient marker on `v` at the insertion point (declaring it in the
+    enclosing module once per type)."""
+    name = STOP_GRADIENT + "." + "".join(c if c.isalnum() else "_" for c in str(v.type))
+    module = _module_of_insertion_point()
+    body = module.regions[0].blocks[0]
+    if not any(op.operation.name == "func.func" and op.attributes["sym_name"].value == name
+               for op in body.operations):
+        with ir.InsertionPoint.at_block_begin(body), ir.Location.unknown():
+            decl = func.FuncOp(name, ir.FunctionType.get([v.type], [v.type]))
+            decl.attributes["sym_visibility"] = ir.StringAttr.get("private")
+    return func.CallOp([v.type], ir.FlatSymbolRefAttr.get(name), [v]).results[0]
+
+
+# A function with a custom derivative (irgrad.custom_vjp / custom_jvp) is a call of
+# its primal that the inliner leaves alone (`no_inline`), carrying the rule:
+#
+#   %y = call @f(%args, %caps...) <no_inline> {irgrad.custom_vjp = {fwd = @f_fwd,
+#            bwd = @f_bwd, sizes = array<i64: n_args, n_primal, n_fwd, n_bwd>}}
+#
+# Operands: the n_args arguments, then the values the primal, fwd and bwd functions
+# captured (n_primal, n_fwd, n_bwd of them; the primal takes all and ignores the
+# others'). @f_fwd(args, fwd captures) -> (y..., residuals...);
+# @f_bwd(residuals..., one cotangent per float result, bwd captures) -> one cotangent
+# per float argument. For custom_jvp: {jvp = @f_jvp, sizes = array<i64: n_args,
+# n_primal, n_jvp>} with @f_jvp(args, one tangent per float argument, jvp captures)
+# -> (y..., one tangent per float result). The passes call the rules instead of
+# differentiating @f; `strip_markers` turns the call into a plain one before IREE.
+CUSTOM_KINDS = ("irgrad.custom_vjp", "irgrad.custom_jvp")
+
+
+class CustomCall:
+    """The parts of a custom-derivative call (see above)."""
+
+    def __init__(self, op, kind, rule: dict):
+        self.op, self.kind = op, kind
+        self.rules = {k: v for k, v in rule.items() if k != "sizes"}
+        self.sizes = list(rule["sizes"])
+        operands = list(op.operands)
+        self.args = operands[:self.sizes[0]]
+        rest = operands[self.sizes[0]:]
+        self.captures = []
+        for n in self.sizes[1:]:
+            self.captures.append(rest[:n])
+            rest = rest[n:]
+
+
+def custom_call(op):
+    """A CustomCall if `op` is a custom-derivative call, else None."""
+    if op.operation.name != "func.call":
+        return None
+    for kind in CUSTOM_KINDS:
+        if kind in op.attributes:
+            d = op.attributes[kind]
+            rule = {d[i].name: d[i].attr for i in range(len(d))}
+            rule = {k: (v.value if isinstance(v, ir.FlatSymbolRefAttr) else v) for k, v in rule.items()}
+            return CustomCall(op, kind, rule)
+    return None
+
+
+def emit_custom_call(callee: str, result_types, operands, kind: str, rules: dict, sizes) -> list:
+    """Emit a custom-derivative call at the insertion point (see above)."""
+    call = func.CallOp(list(result_types), ir.FlatSymbolRefAttr.get(callee), list(operands))
+    call.operation.attributes["no_inline"] = ir.UnitAttr.get()
+    attrs = {k: ir.FlatSymbolRefAttr.get(v) for k, v in rules.items()}
+    attrs["sizes"] = ir.DenseI64ArrayAttr.get([int(n) for n in sizes])
+    call.operation.attributes[kind] = ir.DictAttr.get(attrs)
+    return list(call.results)
+
+
+def plain_call(op, callee: str, operands, result_types=None) -> list:
+    """A plain func.call of @callee placed before `op`."""
+    with ir.InsertionPoint(op), op.location:
+        types = list(result_types) if result_types is not None else [r.type for r in op.results]
+        return list(func.CallOp(types, ir.FlatSymbolRefAttr.get(callee), list(operands)).results)
+
+
+def strip_markers(module: ir.Module) -> None:
+    """Before IREE: replace every stop_gradient marker by its operand (dropping the
+    declarations) and every custom-derivative call by a plain call of its primal."""
+    for fn in list(module.body.operations):
+        if fn.operation.name == "func.func" and fn.attributes["sym_name"].value.startswith(STOP_GRADIENT + "."):
+            fn.operation.erase()
+            continue
+        for region in fn.regions:
+            for block in region.blocks:
+                for op in list(block.operations):
+                    if is_stop_gradient(op):
+                        op.results[0].replace_all_uses_with(op.operands[0])
+                        op.operation.erase()
+                    elif custom_call(op) is not None:
+                        new = plain_call(op, op.attributes["callee"].value, op.operands)
+                        for old, r in zip(op.results, new):
+                            old.replace_all_uses_with(r)
+                        op.operation.erase()

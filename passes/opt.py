@@ -68,7 +68,8 @@ def check_wrt(module: ir.Module, name: str, wrt: list[int]) -> None:
 PASSES = {"vjp": reverse.vjp, "jvp": forward.jvp}
 
 
-def transform(text: str, name: str, wrt=None, clean: bool = False, source: str = "<input>", mode: str = "vjp") -> str:
+def transform(text: str, name: str, wrt=None, clean: bool = False, source: str = "<input>", mode: str = "vjp",
+              strong_zero: bool = False) -> str:
     """Add @{name}_vjp (mode "jvp": @{name}_jvp) to the module in `text` and return the new module's text.
 
     >>> src = "func.func @sq(%x: f32) -> f32 { %y = arith.mulf %x, %x : f32  return %y : f32 }"
@@ -79,7 +80,7 @@ def transform(text: str, name: str, wrt=None, clean: bool = False, source: str =
         module = parse_module(text, source)
         wrt = float_args(module, name) if wrt is None else wrt
         check_wrt(module, name, wrt)
-        new_name = PASSES[mode](module, name, wrt=wrt)
+        new_name = PASSES[mode](module, name, wrt=wrt, strong_zero=strong_zero)
         vjp_fn = reverse.lookup(module, new_name)
         if "sym_visibility" in vjp_fn.attributes:  # the output is for iree-compile: export @F_vjp
             del vjp_fn.attributes["sym_visibility"]
@@ -127,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--axis-size", metavar="N", type=int, help="--vmap: the batch size")
     p.add_argument("--wrt", metavar="I,J", help="argument indices to differentiate (default: all float args)")
     p.add_argument("--cleanup", action="store_true", help="inline, canonicalize and CSE (public functions kept)")
+    p.add_argument("--strong-zero", action="store_true",
+                   help="--vjp/--jvp: a zero (co)tangent times an inf/NaN partial gives 0, not NaN")
     p.add_argument("-o", dest="output", metavar="OUT", help="output file (default: stdout)")
     return p
 
@@ -170,7 +173,7 @@ def main(argv=None) -> int:
             text = vmap_transform(read_input(args.input), args.vmap, args, source)
         else:
             text = transform(read_input(args.input), getattr(args, mode), parse_wrt(args.wrt), args.cleanup, source,
-                             mode)
+                             mode, args.strong_zero)
         write_output(args.output, text)
     except (UsageError, IRError) as e:
         print(f"irgrad-opt: error: {one_line(e)}", file=sys.stderr)

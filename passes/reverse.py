@@ -17,14 +17,18 @@ from .ir import (
     REDUCTION,
     IRError,
     arith,
+    custom_call,
     dtype_of,
     func,
+    function_type,
     generic,
     identity_map,
     ir,
     is_float,
+    is_stop_gradient,
     linalg,
     map_dims,
+    plain_call,
     projection_map,
     run_pipeline,
     scalar_constant,
@@ -473,7 +477,66 @@ def scalar_op_rule(ctx, op, d):
     return [cot.get(v) if firsts[v] == k else None for k, v in enumerate(op.operands)]
 
 
+# ------------------------------------------------------------ custom derivatives
+
+def custom_call_rule(ctx, op, dres):
+    """A custom_vjp call: a call of @fwd replaces the primal call (its outputs and the
+    residuals), and @bwd maps the results' cotangents to the arguments'. A custom_jvp
+    call: the transpose of its jvp rule, @jvp_vjp (added by transpose_custom_jvps),
+    taken at zero tangents (the rule is linear in them)."""
+    c = custom_call(op)
+    if c is None:
+        raise unsupported(op, "calls are inlined first; this one calls a function without a body")
+    float_res = [j for j, r in enumerate(op.results) if is_float(dtype_of(r))]
+    cts = [dres[j] if dres[j] is not None else zeros_like(op.results[j]) for j in float_res]
+    float_args = [i for i, a in enumerate(c.args) if is_float(dtype_of(a))]
+    if c.kind == "irgrad.custom_vjp":
+        outs = plain_call(op, c.rules["fwd"], c.args + c.captures[1], function_type(op, c.rules["fwd"]).results)
+        n_out = len(op.results)
+        for old, new in zip(op.results, outs[:n_out]):
+            old.replace_all_uses_with(new)
+        ctx.dead.append(op)
+        bwd = c.rules["bwd"]
+        grads = func.CallOp(function_type(op, bwd).results, ir.FlatSymbolRefAttr.get(bwd),
+                            outs[n_out:] + cts + c.captures[2]).results
+    else:
+        t = c.rules["transpose"]
+        zeros = [zeros_like(c.args[i]) for i in float_args]
+        results = func.CallOp(function_type(op, t).results, ir.FlatSymbolRefAttr.get(t),
+                              c.args + zeros + c.captures[1] + cts).results
+        grads = list(results)[-len(float_args):] if float_args else []
+    it = iter(grads)
+    return [next(it) if i in float_args else None for i in range(len(c.args))] + \
+        [None] * (len(op.operands) - len(c.args))
+
+
+def transpose_custom_jvps(module, fn) -> bool:
+    """Before a reverse walk: give each custom_jvp call in @fn its rule's transpose
+    (the reverse pass on @jvp w.r.t. the tangents). True if any was added."""
+    added = False
+    for op in list(fn.entry_block.operations):
+        c = custom_call(op)
+        if c is None or c.kind != "irgrad.custom_jvp" or "transpose" in c.rules:
+            continue
+        jvp_name = c.rules["jvp"]
+        float_args = [i for i, a in enumerate(c.args) if is_float(dtype_of(a))]
+        n_in = len(function_type(op, jvp_name).inputs)
+        n_out = len(op.results)
+        n_touts = len(function_type(op, jvp_name).results) - n_out
+        wrt = [len(c.args) + k for k in range(len(float_args))]
+        name = vjp(module, jvp_name, wrt=wrt, seeds=list(range(n_out, n_out + n_touts)),
+                   new_name=f"{jvp_name}_transpose")
+        assert n_in == len(c.args) + len(float_args) + c.sizes[2]
+        rule = op.attributes[c.kind]
+        entries = {rule[i].name: rule[i].attr for i in range(len(rule))}
+        entries["transpose"] = ir.FlatSymbolRefAttr.get(name)
+        op.attributes[c.kind] = ir.DictAttr.get(entries)
+        added = True
+    return added
+
+
 RULES = {
+    "func.call": custom_call_rule,
     "linalg.generic": generic_rule,
     "tensor.extract_slice": extract_slice_rule,
     "tensor.insert_slice": insert_slice_rule,
@@ -586,6 +649,7 @@ def explicit_captures(block) -> None:
 class _Ctx:
     def __init__(self, active):
         self.active = active
+        self.dead = []      # ops replaced during the walk, erased after it
 
     def zeros(self, v):
         return zeros_like(v)
@@ -597,7 +661,7 @@ def activity(fn, wrt_args, seeded_results) -> set:
     reads = {op: [*op.operands, *captured_values(op)] for op in ops}
     fwd = set(wrt_args)
     for op in ops:
-        if op.operation.name in INACTIVE_OPS:
+        if op.operation.name in INACTIVE_OPS or is_stop_gradient(op):
             continue
         if any(v in fwd for v in reads[op]):
             fwd.update(r for r in op.results if is_float(dtype_of(r)))
@@ -619,7 +683,25 @@ def prepare(module: ir.Module, name: str):
     fn = lookup(module, name)
     if private:
         fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
+    split_sub_reductions(fn)
     return fn
+
+
+def split_sub_reductions(fn) -> None:
+    """Rewrite reductions `acc - e` as `acc + (-e)`. Canonicalization folds the adjoint
+    of a broadcast subtraction, a sum of negated cotangents, into `subf(acc, e)`; both
+    passes know the add reduction, so they get that form back."""
+    for op in fn.regions[0].blocks[0].operations:
+        if op.operation.name != "linalg.generic":
+            continue
+        block = op.regions[0].blocks[0]
+        accs = list(block.arguments)[len(op.inputs):]
+        for inner in list(block.operations):
+            if inner.operation.name == "arith.subf" and inner.operands[0] in accs:
+                with ir.InsertionPoint(inner), inner.location:
+                    total = arith.addf(inner.operands[0], arith.negf(inner.operands[1]))
+                inner.results[0].replace_all_uses_with(total)
+                inner.operation.erase()
 
 
 def lookup(module: ir.Module, name: str):
@@ -629,15 +711,17 @@ def lookup(module: ir.Module, name: str):
     raise IRError(f"irgrad: no function @{name} in the module")
 
 
-def vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> str:
+def vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None, strong_zero=False) -> str:
     """Add @{name}_vjp to `module` and return its name (see _vjp). If a rule or the
-    verifier fails, the half-built function is removed: the module stays valid."""
+    verifier fails, the half-built function is removed: the module stays valid.
+    `strong_zero`: a zero cotangent times any partial gives 0 (see scalar_rules)."""
     def named():   # the clone is appended, so it is the last function of its name
         return [op for op in module.body.operations if op.operation.name == "func.func"
                 and ir.StringAttr(op.attributes["sym_name"]).value == (new_name or f"{name}_vjp")]
     count = len(named())
     try:
-        return _vjp(module, name, wrt, seeds, new_name)
+        with S.strong_zero(strong_zero):
+            return _vjp(module, name, wrt, seeds, new_name)
     except Exception:
         if len(named()) > count:
             named()[-1].operation.erase()
@@ -651,6 +735,8 @@ def _vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> s
     `seeds`: indices of the results that take a cotangent argument (all by default).
     """
     fn = prepare(module, name)
+    if transpose_custom_jvps(module, fn):
+        fn = prepare(module, name)
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
     n_args, n_res = len(ftype.inputs), len(ftype.results)
     wrt = [i for i in range(n_args) if is_float(dtype_of_type(ftype.inputs[i]))] if wrt is None else list(wrt)
@@ -696,8 +782,10 @@ def _vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> s
                 if c is not None and v in active:
                     cot[v] = add(cot[v], c) if v in cot else c
         grads = [cot[args[i]] if args[i] in cot else zeros_like(args[i]) for i in wrt]
-        func.ReturnOp(results + grads)
+        func.ReturnOp(list(ret.operands) + grads)    # (re-read: a custom call's results were replaced)
     ret.erase()
+    for op in ctx.dead:
+        op.operation.erase()
     new_type = ir.FunctionType.get([*ftype.inputs, *[ftype.results[j] for j in seeds]],
                                    [*ftype.results, *[ftype.inputs[i] for i in wrt]])
     g.attributes["function_type"] = ir.TypeAttr.get(new_type)

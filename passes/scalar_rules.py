@@ -14,7 +14,9 @@ small tables in the passes.
 
 from __future__ import annotations
 
+import contextlib
 import math as _m
+import threading
 
 from .ir import arith, dtype_of, ir, math
 
@@ -147,8 +149,29 @@ def cast_to(v: ir.Value, t: ir.Type) -> ir.Value:
     return arith.truncf(t, v)
 
 
+_options = threading.local()
+
+
+@contextlib.contextmanager
+def strong_zero(enabled: bool = True):
+    """While active, `scale` gives an exact zero when the incoming (co)tangent is zero,
+    whatever the partial (Enzyme's "strong zero"): the adjoint of the branch `where` did
+    not take stays 0 even where that branch's derivative is inf or NaN. JAX gives NaN
+    there, so it is off unless asked for (irgrad.config "irgrad_strong_zero")."""
+    before = getattr(_options, "strong_zero", False)
+    _options.strong_zero = enabled
+    try:
+        yield
+    finally:
+        _options.strong_zero = before
+
+
 def scale(d: ir.Value, partial) -> ir.Value:
-    """d * partial, with the shortcuts 1 and -1."""
+    """d * partial, with the shortcuts 1 and -1 (and 0 for d == 0 under strong_zero)."""
     if isinstance(partial, int):
         return d if partial == 1 else arith.negf(d)
-    return arith.mulf(d, partial)
+    product = arith.mulf(d, partial)
+    if not getattr(_options, "strong_zero", False):
+        return product
+    zero = const(0.0, d)
+    return select(cmp("oeq", d, zero), zero, product)

@@ -1,4 +1,5 @@
-"""Compiling MLIR text with IREE, with an in-memory cache keyed by a hash of the IR.
+"""Compiling MLIR text with IREE, cached in memory and on disk (`disk_cache`) by a hash
+of the IR, the target, the flags, the compiler version and this file.
 
 Before compiling (`prepare`), each module is measured (`profile`): its work (loop
 iterations of its linalg ops) goes into the entry functions' reflection, where the
@@ -8,23 +9,56 @@ with a real matrix-matrix product. Then upstream elementwise fusion runs on it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import platform
+import re
+import sys
 import threading
 from dataclasses import dataclass
 
 import iree.compiler as ic
 from iree.compiler import ir
-from iree.compiler.dialects import linalg
+from iree.compiler.dialects import func, linalg
 from iree.compiler.passmanager import PassManager
 
+from . import disk_cache
 from .errors import IRError, dump_ir
+from .keys import WORK_KEY
 
+# f64 stays f64 where the target has it (IREE demotes it to f32 by default, changing the
+# function's signature under the caller's feet).
+KEEP_F64 = "--iree-input-demote-f64-to-f32=false"
+# IREE's default Vulkan target (the vp_android_baseline_2022 profile) stores only 32-bit
+# words and emulates 8- and 16-bit tensors in them, wrongly at the end of a buffer whose
+# size is not a multiple of 4: on lavapipe the last 1-3 bytes of a bool / int8 input read
+# as 0 and float16 results came back as 0. These SPIR-V features (which desktop GPUs and
+# lavapipe have) make IREE use 8- and 16-bit types directly.
+VULKAN_FEATURES = ",".join([
+    "spirv:v1.3", "cap:Shader",
+    "cap:StorageBuffer8BitAccess", "cap:UniformAndStorageBuffer8BitAccess", "cap:Int8", "ext:SPV_KHR_8bit_storage",
+    "cap:StorageBuffer16BitAccess", "cap:StorageUniform16", "cap:Int16", "cap:Float16", "ext:SPV_KHR_16bit_storage",
+])
 TARGET_FLAGS = {
-    "llvm-cpu": ["--iree-llvmcpu-target-cpu=host"],
-    "vulkan-spirv": [],
-    "cuda": [],
+    "llvm-cpu": ["--iree-llvmcpu-target-cpu=host", KEEP_F64],
+    "vulkan-spirv": [f"--iree-vulkan-target-features={VULKAN_FEATURES}"],
+    "cuda": [KEEP_F64],
 }
+# What a target cannot run, and why: refused before compiling, since IREE would fail late
+# (linking) or deep in codegen. Each row: target, a regex over the module, and the reason.
+F64 = r"(?:\b|(?<=[\d?]x))f64\b"        # f64, tensor<2x3xf64>, tensor<?xf64>
+# Float64 math IREE 3.13's CPU target leaves to libm, which it does not link ("undefined
+# symbol: tanh") or cannot lower at all (erf, cbrt); the rest (exp, log, sqrt, pow,
+# sinh, ...) are expanded inline and run. Checked one op at a time on this version.
+CPU_F64_MATH_MISSING = ("tanh", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "erf", "erfc", "log2", "log10",
+                        "cbrt")
+UNSUPPORTED = [
+    ("vulkan-spirv", F64, "float64 (f64)", "SPIR-V for Vulkan has no 64-bit exp / log / tanh (GLSL.std.450 takes "
+     "16- and 32-bit floats) and IREE's Vulkan target no Float64 capability"),
+    ("llvm-cpu", rf"math\.({'|'.join(CPU_F64_MATH_MISSING)})\b[^\n]*{F64}", "float64 math.{0}",
+     "IREE 3.13's CPU target has no float64 " + ", ".join(CPU_F64_MATH_MISSING) + " (they fail to link or to lower)"),
+]
 # Data tiling (packing matmul operands into cache-sized tiles) took a 1024^3 f32 matmul
 # gradient from 282 to 74 ms of CPU time here, and an MLP step from 3.3 to 2.8 ms; but it
 # packs both operands on every call, which doubled a matrix-vector gradient (0.83 ->
@@ -36,8 +70,6 @@ TARGET_FLAGS = {
 DATA_TILING = "--iree-global-opt-data-tiling"
 MIN_TILED = 16
 NO_TRANSPOSE_PROPAGATION = "--iree-global-opt-propagate-transposes=false"
-# Reflection key (in each public function's `iree.reflection`) holding the module's work.
-WORK_KEY = "irgrad.work"
 # Run before iree-compile. Fusing our many one-op generics first leaves IREE less IR to
 # chew: an MLP step compiled in 2.0 s instead of 2.6 s of CPU, a logistic-loss gradient
 # in 0.7 s instead of 1.2 s, with the same run time (IREE fuses them all the same).
@@ -47,9 +79,12 @@ PRE_IREE = "builtin.module(func.func(linalg-fuse-elementwise-ops), canonicalize,
 
 _cache: dict[str, bytes] = {}
 _lock = threading.Lock()
-# How many IREE compilations ran, how many were answered from the cache (read by tests),
-# and how many needed a second try (see `prepare`).
-stats = {"compiles": 0, "cache_hits": 0, "fallbacks": 0}
+_key_locks: dict[str, threading.Lock] = {}   # one compile per key at a time, across threads
+# How many IREE compilations ran, how many were answered from memory, how many needed a
+# second try (see `prepare`), how many were read from / written to the disk cache, and how
+# many disk entries failed their check and were rebuilt. Read by tests: a disk hit is not
+# a compile.
+stats = {"compiles": 0, "cache_hits": 0, "fallbacks": 0, "disk_hits": 0, "disk_writes": 0, "disk_rejected": 0}
 
 
 @dataclass
@@ -181,6 +216,133 @@ def fills_for_constant_generics(module: ir.Module) -> None:
         op.erase()
 
 
+def _recomputed_inputs(op) -> list:
+    """Results of elementwise generics that fusing into reduction generic `op` would recompute:
+    `op` reads them (through reshapes) by a map that misses some of its loops, as a matmul
+    reads A (not indexed by the columns). Pure copies (a body that only yields) are free to fuse."""
+    parallel = "#linalg.iterator_type<parallel>"
+    if op.name != "linalg.generic" or all(str(a) == parallel for a in op.attributes["iterator_types"]):
+        return []
+    out = []
+    n_in = len(op.operands) - len(op.results)
+    for v, m in zip(list(op.operands)[:n_in], _maps(op)):
+        while not isinstance(v.owner, ir.Block) and v.owner.name in ("tensor.expand_shape", "tensor.collapse_shape"):
+            v = v.owner.operands[0]
+        p = v.owner
+        if isinstance(p, ir.Block) or p.name != "linalg.generic" or len(p.regions[0].blocks[0].operations) < 2 \
+                or any(str(a) != parallel for a in p.attributes["iterator_types"]):
+            continue
+        if len(set(_dims(m))) < m.n_dims:
+            out.append(v)
+    return out
+
+
+def pin_recomputed(module: ir.Module) -> list:
+    """Keep `linalg-fuse-elementwise-ops` from fusing an elementwise producer into a
+    reduction generic that would recompute it (see _recomputed_inputs): it fuses any
+    single-use producer, so each such value becomes an extra result of its (public,
+    uncalled) function until `unpin` takes them away. Fused, the tanh-derivative chain of
+    a Hessian (64 basis vectors x 128 units) ran once per output column inside the 64x64x128
+    contraction, which was no longer a matmul for IREE: 312 µs of CPU instead of 30 µs.
+    Returns what unpin needs."""
+    called = set()
+
+    def callee(op):
+        if op.name == "func.call":
+            called.add(ir.FlatSymbolRefAttr(op.attributes["callee"]).value)
+        return ir.WalkResult.ADVANCE
+    module.operation.walk(callee)
+    pinned = []
+    for fn in module.body.operations:
+        if fn.operation.name != "func.func" or "sym_visibility" in fn.attributes or len(fn.regions[0].blocks) != 1 \
+                or ir.StringAttr(fn.attributes["sym_name"]).value in called:
+            continue
+        extra = []
+        for op in fn.regions[0].blocks[0].operations:    # (what a return can see: no nested region's values)
+            extra.extend(v for v in _recomputed_inputs(op.operation) if v not in extra)
+        if extra:
+            ftype = fn.attributes["function_type"]
+            old = ir.FunctionType(ir.TypeAttr(ftype).value)
+            fn.attributes["function_type"] = ir.TypeAttr.get(
+                ir.FunctionType.get(list(old.inputs), [*old.results, *[v.type for v in extra]]))
+            _replace_return(fn, lambda operands: [*operands, *extra])
+            pinned.append((ir.StringAttr(fn.attributes["sym_name"]).value, ftype, len(old.results)))
+    return pinned
+
+
+def unpin(module: ir.Module, pinned: list) -> None:
+    """Undo pin_recomputed: each function returns (and is typed) as before. (Looked up by
+    name: running a pass pipeline invalidates the Python handles of the module's ops.)"""
+    funcs = {ir.StringAttr(op.attributes["sym_name"]).value: op for op in module.body.operations
+             if op.operation.name == "func.func"}
+    for name, ftype, n in pinned:
+        fn = funcs[name]
+        fn.attributes["function_type"] = ftype
+        _replace_return(fn, lambda operands: operands[:n])
+
+
+def _replace_return(fn, new_operands) -> None:
+    ops = fn.regions[0].blocks[0].operations
+    ret = ops[len(ops) - 1]
+    with ir.InsertionPoint(ret), ret.location:
+        func.ReturnOp(new_operands(list(ret.operands)))
+    ret.erase()
+
+
+def _write_in_order(op) -> None:
+    """Permute the loops of linalg.generic `op` so that its output is written in memory
+    order, if it is elementwise but for unit reductions (IREE vectorizes the innermost loop
+    and does not interchange such loops itself). The reverse pass writes the adjoint of
+    x @ W for a vector x as an outer product in W's loop order, (j, k) -> dW[k, j]: batched
+    for per-example gradients, 16-wide strided stores made a 128x256x256 one take 25 ms of
+    CPU instead of 10."""
+    maps = _maps(op)
+    n_in = len(op.operands) - len(op.results)
+    out_maps = maps[n_in:]
+    out = _dims(out_maps[0])
+    n = out_maps[0].n_dims
+    if any(str(m) != str(out_maps[0]) for m in out_maps) or len(out) != len(out_maps[0].results) \
+            or out == sorted(out) or len(set(out)) != len(out):
+        return
+    sizes = {}
+    for m, v in zip(maps, op.operands):
+        for r, k in zip(m.results, _shape(v)):
+            if isinstance(r, ir.AffineDimExpr):
+                sizes[r.position] = k
+    iters = list(op.attributes["iterator_types"])
+    if any(str(a) != "#linalg.iterator_type<parallel>" and sizes.get(d) != 1 for d, a in enumerate(iters)):
+        return
+    order = list(range(n))            # new loop i is old loop order[i]: the output's loops, in its order
+    for slot, d in zip(sorted(out), out):
+        order[slot] = d
+    new_of = {old: new for new, old in enumerate(order)}
+    to_new = ir.AffineMap.get(n, 0, [ir.AffineDimExpr.get(new_of[d]) for d in range(n)])
+    op.attributes["indexing_maps"] = ir.ArrayAttr.get(
+        [ir.AffineMapAttr.get(ir.AffineMap.get(n, m.n_symbols, [r.compose(to_new) for r in m.results])) for m in maps])
+    op.attributes["iterator_types"] = ir.ArrayAttr.get([iters[d] for d in order])
+    i64 = ir.IntegerType.get_signless(64)
+
+    def renumber(inner):
+        if inner.name == "linalg.index":
+            inner.attributes["dim"] = ir.IntegerAttr.get(i64, new_of[ir.IntegerAttr(inner.attributes["dim"]).value])
+        return ir.WalkResult.ADVANCE
+    for inner in op.regions[0].blocks[0].operations:
+        inner.operation.walk(renumber)
+
+
+def write_in_order(module: ir.Module) -> None:
+    """_write_in_order on every linalg.generic of `module`."""
+    found = []
+
+    def visit(op):
+        if op.name == "linalg.generic":
+            found.append(op)
+        return ir.WalkResult.ADVANCE
+    module.operation.walk(visit)
+    for op in found:
+        _write_in_order(op)
+
+
 def prepare(text: str, target: str) -> list[tuple[str, list[str]]]:
     """(text, flags) pairs to try in order: the annotated, fused module with the flags
     it wants; then, in case IREE trips over fused IR or data tiling, the annotated
@@ -192,8 +354,11 @@ def prepare(text: str, target: str) -> list[tuple[str, list[str]]]:
             prof = profile(module)
             annotate(module, prof.work)
             plain = str(module)
+            pinned = pin_recomputed(module)
             PassManager.parse(PRE_IREE).run(module.operation)
+            unpin(module, pinned)
             fills_for_constant_generics(module)
+            write_in_order(module)
             fused = str(module)
             transposed_multi = prof.transposed_multi or profile(module).transposed_multi
     except Exception:   # IR this context cannot parse still goes to iree-compile, which reports it
@@ -215,9 +380,45 @@ def compiler_version() -> str:
         return "unknown"
 
 
+def _source_hash() -> str:
+    with open(__file__, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+_SOURCE = _source_hash()   # of the code that runs (read at import), as `prepare` is part of the output
+
+
+def _host_cpu() -> str:
+    """What `--iree-llvmcpu-target-cpu=host` compiles for: CPU model and feature flags."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            lines = [ln for ln in f if ln.startswith(("model name", "flags", "Features", "CPU part"))]
+        return "".join(dict.fromkeys(lines))   # first of each distinct line, in order
+    except OSError:
+        return f"{platform.machine()} {platform.processor()}"
+
+
+@functools.lru_cache(maxsize=1)
+def _environment() -> str:
+    """Everything besides the IR, target and flags that decides the .vmfb: the compiler and
+    runtime versions, the host CPU, the cache format and this file (`prepare`'s passes)."""
+    try:   # already imported by the executable that will load the module
+        from iree.runtime import version
+        runtime = f"{version.VERSION}@{getattr(version, 'REVISIONS', {}).get('IREE', '')}"
+    except ImportError:  # pragma: no cover - compiler without runtime
+        runtime = "unknown"
+    return "\0".join([compiler_version(), runtime, _host_cpu(), str(disk_cache.FORMAT_VERSION), _SOURCE,
+                      sys.platform])
+
+
 def cache_key(text: str, target: str, flags) -> str:
+    """The compile cache's key: a SHA-256 over the IR, the target, the flags and `_environment`.
+
+    >>> cache_key("module {}", "llvm-cpu", []) != cache_key("module {}", "llvm-cpu", ["--x"])
+    True
+    """
     h = hashlib.sha256()
-    for part in (text, target, "\0".join(flags), compiler_version()):
+    for part in (text, target, "\0".join(flags), _environment()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
@@ -232,23 +433,82 @@ def _compile(attempts, target: str, extra_flags) -> bytes:
         except ic.CompilerToolError:
             if i == len(attempts) - 1:
                 raise
-            stats["fallbacks"] += 1
+            _count("fallbacks")
+
+
+def _count(name: str) -> None:
+    with _lock:
+        stats[name] += 1
+
+
+def _key_lock(key: str) -> threading.Lock:
+    with _lock:
+        return _key_locks.setdefault(key, threading.Lock())
+
+
+def _cached(key: str) -> bytes | None:
+    """The .vmfb for `key` from memory, else from the disk cache (then kept in memory)."""
+    with _lock:
+        vmfb = _cache.get(key)
+    if vmfb is not None:
+        _count("cache_hits")
+        return vmfb
+    directory = disk_cache.cache_dir()
+    if directory is None:
+        return None
+    vmfb, status = disk_cache.read(key, directory)
+    if status == "bad":
+        _count("disk_rejected")
+    if vmfb is not None:
+        _count("disk_hits")
+        with _lock:
+            _cache[key] = vmfb
+    return vmfb
+
+
+def _store(key: str, vmfb: bytes) -> None:
+    with _lock:
+        _cache[key] = vmfb
+    directory = disk_cache.cache_dir()
+    if directory is not None and disk_cache.write(key, vmfb, directory):
+        _count("disk_writes")
+
+
+def check_types(text: str, target: str, name: str = "module") -> None:
+    """Raise IRError, before compiling, if the module uses a type or op `target` cannot run.
+
+    >>> check_types("func.func @f(%x: tensor<2xf64>) -> tensor<2xf64>", "vulkan-spirv")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    irgrad.runtime.errors.IRError: irgrad: module uses float64 (f64), which vulkan-spirv cannot run: SPIR-V ...
+    """
+    for where, pattern, what, why in UNSUPPORTED:
+        found = re.search(pattern, text) if where == target else None
+        if found:
+            raise IRError(f"irgrad: {name} uses {what.format(*found.groups())}, which {target} cannot run: {why}. "
+                          "Use float32 (irgrad's default, as JAX's with jax_enable_x64=False).")
 
 
 def compile_mlir(text: str, target: str = "llvm-cpu", extra_flags=(), name: str = "module") -> bytes:
-    """Compile MLIR text to a .vmfb for `target`; compiler errors become IRError."""
+    """Compile MLIR text to a .vmfb for `target`, or fetch it from the memory or disk
+    cache; compiler errors become IRError. Threads asking for the same module at once
+    compile it once.
+
+    >>> text = "func.func @main(%x: tensor<2xf32>) -> tensor<2xf32> { return %x : tensor<2xf32> }"
+    >>> compile_mlir(text) is compile_mlir(text)   # the second call is a memory-cache hit
+    True
+    """
+    check_types(text, target, name)
     key = cache_key(text, target, [*TARGET_FLAGS[target], *extra_flags])
-    with _lock:
-        hit = _cache.get(key)
-    if hit is not None:
-        stats["cache_hits"] += 1
-        return hit
-    stats["compiles"] += 1
-    try:
-        vmfb = _compile(prepare(text, target), target, extra_flags)
-    except ic.CompilerToolError as e:
-        path = dump_ir(text, f"{name}-{target}")
-        raise IRError(f"irgrad: IREE failed to compile {name} for {target}; IR written to {path}\n{e}") from None
-    with _lock:
-        _cache[key] = vmfb
+    with _key_lock(key):
+        vmfb = _cached(key)
+        if vmfb is not None:
+            return vmfb
+        _count("compiles")
+        try:
+            vmfb = _compile(prepare(text, target), target, extra_flags)
+        except ic.CompilerToolError as e:
+            path = dump_ir(text, f"{name}-{target}")
+            raise IRError(f"irgrad: IREE failed to compile {name} for {target}; IR written to {path}\n{e}") from None
+        _store(key, vmfb)
     return vmfb

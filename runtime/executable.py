@@ -1,4 +1,10 @@
-"""Loading a compiled module on a device and calling its entry function.
+"""Loading a compiled module on a device, calling its entry function, and moving
+arrays between the host and devices.
+
+Platforms (JAX's word) map to an IREE compile target and a runtime driver:
+cpu -> llvm-cpu on `local-sync` / `local-task`, vulkan -> vulkan-spirv on `vulkan`,
+cuda -> cuda on `cuda`. A platform's devices are what its driver's
+`query_available_devices()` reports; device `index` i is the i-th of them.
 
 On CPU a module runs on one of two IREE drivers, chosen per module by the work
 estimate `compiler.annotate` stores in its reflection: `local-sync` runs dispatches
@@ -6,6 +12,11 @@ on the calling thread (~2 µs a call), `local-task` spreads them over worker thr
 (~6 µs a call at best, and waking the workers costs tens of µs per dispatch when the
 machine is busy). Both allocate plain host memory, so their buffers mix freely.
 Set IRGRAD_CPU_DRIVER=local-sync or local-task to force one.
+
+Reading a Vulkan or CUDA buffer back goes through a host-visible staging buffer:
+`DeviceArray.to_host()` imports the NumPy array's memory into the device instead,
+which Mesa's lavapipe refuses for pointers not aligned to 4096 bytes
+("minImportedHostPointerAlignment 4096").
 """
 
 from __future__ import annotations
@@ -17,7 +28,7 @@ import iree.runtime as rt
 import numpy as np
 from iree.runtime.array_interop import map_dtype_to_element_type
 
-from .compiler import WORK_KEY
+from .keys import WORK_KEY
 
 DRIVERS = {"cpu": "local-sync", "vulkan": "vulkan", "cuda": "cuda"}
 TARGETS = {"cpu": "llvm-cpu", "vulkan": "vulkan-spirv", "cuda": "cuda"}
@@ -29,7 +40,11 @@ TARGETS = {"cpu": "llvm-cpu", "vulkan": "vulkan-spirv", "cuda": "cuda"}
 TASK_WORK = 1 << 28
 THREADED_DRIVER = "local-task"
 
-_configs: dict[str, rt.Config] = {}
+# Host <-> device copies made so far (read by tests: a training loop on a device makes none).
+transfers = {"to_host": 0, "to_device": 0}
+
+_configs: dict = {}
+_device_lists: dict[str, list[dict]] = {}
 _lock = threading.Lock()
 
 
@@ -42,9 +57,55 @@ def driver_config(driver: str) -> rt.Config:
         return cfg
 
 
-def config(platform: str = "cpu") -> rt.Config:
-    """The default runtime config for a platform (where uploads go)."""
-    return driver_config(DRIVERS[platform])
+def device_infos(platform: str) -> list[dict]:
+    """The devices IREE's driver for `platform` finds (`query_available_devices`).
+
+    Raises RuntimeError saying why when there are none (no driver, no device).
+
+    >>> device_infos("cpu")[0]["name"]
+    'default'
+    """
+    with _lock:
+        found = _device_lists.get(platform)
+    if found is not None:
+        return found
+    if platform not in DRIVERS:
+        raise RuntimeError(f"Unknown platform {platform!r}; irgrad knows {', '.join(DRIVERS)}")
+    driver = DRIVERS[platform]
+    try:
+        found = list(rt.get_driver(driver).query_available_devices())
+    except Exception as e:   # the driver library is missing or fails to start
+        raise RuntimeError(f"IREE's {driver!r} driver is not available: {e}") from None
+    if not found:
+        raise RuntimeError(f"IREE's {driver!r} driver found no device")
+    with _lock:
+        _device_lists[platform] = found
+    return found
+
+
+def config(platform: str = "cpu", index: int = 0) -> rt.Config:
+    """The runtime config (VM instance + device) of device `index` of a platform."""
+    if index == 0:
+        return driver_config(DRIVERS[platform])
+    info = device_infos(platform)[index]
+    with _lock:
+        cfg = _configs.get((platform, index))
+        if cfg is None:
+            device = rt.get_driver(DRIVERS[platform]).create_device(info)
+            cfg = _configs[(platform, index)] = rt.Config(device=device)
+        return cfg
+
+
+def location(device: rt.HalDevice) -> tuple[str, int]:
+    """(platform, index) of a device made here (the CPU for one made elsewhere)."""
+    with _lock:
+        configs = list(_configs.items())
+    for key, cfg in configs:
+        if cfg.device is device:
+            if isinstance(key, tuple):
+                return key
+            return next((p for p, d in DRIVERS.items() if d == key), "cpu"), 0
+    return "cpu", 0
 
 
 def cpu_driver(work: int | None) -> str:
@@ -59,6 +120,13 @@ def cpu_driver(work: int | None) -> str:
     return THREADED_DRIVER if work is not None and work >= TASK_WORK else DRIVERS["cpu"]
 
 
+def _upload(device: rt.HalDevice, x: np.ndarray) -> rt.HalBufferView:
+    transfers["to_device"] += 1
+    return device.allocator.allocate_buffer_copy(
+        memory_type=rt.MemoryType.DEVICE_LOCAL, allowed_usage=rt.BufferUsage.DEFAULT, device=device,
+        buffer=x, element_type=map_dtype_to_element_type(x.dtype))
+
+
 class Executable:
     """A compiled module loaded for one device; call it with NumPy arrays or
     device arrays, get device arrays back.
@@ -68,9 +136,9 @@ class Executable:
     as the call itself on local-sync. Our modules take and return only tensors.
     """
 
-    def __init__(self, vmfb: bytes, entry: str = "main", platform: str = "cpu"):
-        self.platform = platform
-        self.config = config(platform)
+    def __init__(self, vmfb: bytes, entry: str = "main", platform: str = "cpu", index: int = 0):
+        self.platform, self.index = platform, index
+        self.config = config(platform, index)
         self.vm_module = rt.VmModule.copy_buffer(self.config.vm_instance, vmfb)
         self.driver = DRIVERS[platform]
         if platform == "cpu":
@@ -91,10 +159,7 @@ class Executable:
     def _arg(self, x):
         if isinstance(x, rt.DeviceArray):
             return x._buffer_view
-        x = np.asarray(x, order="C")
-        return self.device.allocator.allocate_buffer_copy(
-            memory_type=rt.MemoryType.DEVICE_LOCAL, allowed_usage=rt.BufferUsage.DEFAULT, device=self.device,
-            buffer=x, element_type=map_dtype_to_element_type(x.dtype))
+        return _upload(self.device, np.asarray(x, order="C"))
 
     def __call__(self, *args):
         arg_list = rt.VmVariantList(len(args))
@@ -112,6 +177,52 @@ class Executable:
                 else v for i in range(rets.size)]
 
 
-def to_device(x: np.ndarray, platform: str = "cpu"):
-    """Copy `x` to the platform's device (0-d stays 0-d: not np.ascontiguousarray)."""
-    return rt.asdevicearray(config(platform).device, np.asarray(x, order="C"))
+def to_device(x: np.ndarray, platform: str = "cpu", index: int = 0) -> rt.DeviceArray:
+    """Copy `x` to device `index` of the platform (0-d stays 0-d: not np.ascontiguousarray).
+
+    >>> to_host(to_device(np.arange(3.0, dtype=np.float32)), np.float32, (3,))
+    array([0., 1., 2.], dtype=float32)
+    """
+    device = config(platform, index).device
+    return rt.DeviceArray(device, _upload(device, np.asarray(x, order="C")), True)
+
+
+def _sync_copy(device: rt.HalDevice, src, dst) -> None:
+    sem = device.create_semaphore(0)
+    device.queue_copy(src, dst, rt.HalFence.create_at(sem, 0), rt.HalFence.create_at(sem, 1))
+    rt.HalFence.create_at(sem, 1).wait()
+
+
+def _staged_to_host(array: rt.DeviceArray) -> np.ndarray:
+    """The buffer's bytes, copied by the device into a host-visible staging buffer."""
+    src = array._buffer_view.get_buffer()
+    staging = array._device.allocator.allocate_buffer(
+        rt.MemoryType.HOST_LOCAL | rt.MemoryType.DEVICE_VISIBLE,
+        rt.BufferUsage.TRANSFER_TARGET | rt.BufferUsage.MAPPING_SCOPED, src.byte_length())
+    _sync_copy(array._device, src, staging)
+    return np.array(staging.map().asarray([src.byte_length()], np.dtype(np.uint8)), copy=True)
+
+
+def _mappable(array: rt.DeviceArray) -> bool:
+    buffer = array._buffer_view.get_buffer()
+    return bool(buffer.memory_type() & int(rt.MemoryType.HOST_VISIBLE)) and \
+        bool(buffer.allowed_usage() & int(rt.BufferUsage.MAPPING_SCOPED))
+
+
+def to_host(array: rt.DeviceArray, dtype, shape) -> np.ndarray:
+    """A host copy of a device array, as a NumPy array of `dtype` and `shape`.
+
+    A buffer the host can map (CPU) is mapped and copied: the mapping dies with the
+    buffer, while NumPy views of the result may outlive it. Others (Vulkan, CUDA) are
+    staged (see the top).
+    """
+    transfers["to_host"] += 1
+    dtype = np.dtype(dtype)
+    if _mappable(array):
+        v = np.array(array.to_host(), copy=True).reshape(shape)
+        if v.dtype == dtype:
+            return v
+        return v.view(dtype) if v.dtype.itemsize == dtype.itemsize else v.astype(dtype)
+    raw = _staged_to_host(array)
+    n = int(np.prod(shape, dtype=np.int64))
+    return raw[:n * dtype.itemsize].view(dtype).reshape(shape)

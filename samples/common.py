@@ -8,30 +8,60 @@ from __future__ import annotations
 import argparse
 import os
 
+import irgrad.frontend.devices
 import numpy as np
 
+import irgrad
 import irgrad.numpy as jnp
 from irgrad.tree_util import tree_flatten, tree_unflatten
 
-DEVICES = ("cpu",)
-
 
 def parse_args(description: str, argv=None, epochs: int = 100):
-    """The options every sample takes: --epochs, --device, --checkpoint, --checkpoint-every, --plot.
+    """The options every sample takes: --epochs, --device, --checkpoint, --checkpoint-every,
+    --plot, --export. `args.device` comes back as an irgrad Device.
 
     >>> parse_args("demo", ["--epochs", "3"]).epochs
     3
     """
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--epochs", type=int, default=epochs, help="training epochs (default %(default)s)")
-    p.add_argument("--device", default="cpu", help="where to run; only 'cpu' is available now")
+    p.add_argument("--device", default=None,
+                   help="cpu, vulkan, cuda, gpu or platform:index (default: $IRGRAD_DEVICE, else cpu)")
     p.add_argument("--checkpoint", metavar="PATH", help="np.savez file: resume from it if it exists, save to it")
     p.add_argument("--checkpoint-every", type=int, default=0, metavar="N", help="also save every N epochs")
     p.add_argument("--plot", metavar="PATH", help="write the loss curve to this PNG")
+    p.add_argument("--export", metavar="PATH",
+                   help="save the trained predictor as an IREE artifact (.vmfb), reload it and check it")
     args = p.parse_args(argv)
-    if args.device not in DEVICES:
-        p.error(f"device {args.device!r} is not available yet (available: {', '.join(DEVICES)})")
+    try:
+        args.device = irgrad.devices()[0] if args.device is None else irgrad.frontend.devices.resolve(args.device)
+    except RuntimeError as e:
+        p.error(f"device {args.device!r} is not available: {e}")
     return args
+
+
+def on_device(args, *trees):
+    """The trees' arrays committed to args.device: training then runs there, and the
+    parameters and optimizer state stay there between steps."""
+    out = tuple(irgrad.device_put(t, args.device) for t in trees)
+    return out[0] if len(out) == 1 else out
+
+
+def export_predictor(args, predict, x, expected) -> dict | None:
+    """With --export: save `predict` (trained parameters baked in) as an artifact for
+    x's shape, reload it as a deployment would (irgrad.load) and check that it gives
+    `expected` on x. Returns the table rows to print."""
+    if not args.export:
+        return None
+    exported = irgrad.export(predict, x, device=args.device)
+    exported.save(args.export)
+    loaded = irgrad.load(args.export, device=args.device)
+    got = np.asarray(loaded(x))
+    diff = float(np.max(np.abs(got - np.asarray(expected))))
+    if not np.allclose(got, np.asarray(expected), rtol=1e-5, atol=1e-5):
+        raise AssertionError(f"the reloaded artifact's predictions differ from the trained model's by {diff}")
+    return {"artifact": f"{args.export} ({os.path.getsize(args.export) // 1024} KiB, {exported.target})",
+            "artifact max |prediction diff|": diff}
 
 
 def save_checkpoint(path: str, epoch: int, params, opt_state=(), losses=()) -> None:

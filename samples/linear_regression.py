@@ -19,7 +19,7 @@ import irgrad.numpy as jnp
 from irgrad import optimizers
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import maybe_save, parse_args, plot_losses, print_table, resume  # noqa: E402
+from common import export_predictor, maybe_save, on_device, parse_args, plot_losses, print_table, resume  # noqa: E402,I001
 
 
 def mse_loss(params, x, y):
@@ -61,7 +61,7 @@ def main(argv=None):
     params = {"w": jnp.zeros(x.shape[1], jnp.float32), "b": jnp.zeros((), jnp.float32)}
     state = opt.init(params)
     start, params, state, losses = resume(args, params, state)
-    xd, yd = jnp.asarray(x), jnp.asarray(y)
+    params, state, xd, yd = on_device(args, params, state, jnp.asarray(x), jnp.asarray(y))
 
     @jax.jit
     def step(params, state):
@@ -86,13 +86,15 @@ def main(argv=None):
     exact_loss = float(np.mean((design @ exact - y) ** 2))
     final_loss = float(mse_loss(params, xd, yd))
     max_diff = float(np.max(np.abs(gd - exact)))
+    predict = lambda inputs: inputs @ params["w"] + params["b"]
+    artifact = export_predictor(args, predict, xd, predict(xd))
     print_table("diabetes linear regression", [
-        ("epochs", max(start, args.epochs)), ("GD mse", final_loss), ("lstsq mse", exact_loss),
-        ("max |coef diff|", f"{max_diff:.1e}")])
+        ("device", args.device), ("epochs", max(start, args.epochs)), ("GD mse", final_loss),
+        ("lstsq mse", exact_loss), ("max |coef diff|", f"{max_diff:.1e}"), *(artifact or {}).items()])
     if args.plot:
         plot_losses(args.plot, {"GD train mse": losses}, "linear regression (diabetes)")
     return {"coef": gd, "exact": exact, "losses": losses, "max_diff": max_diff, "loss": final_loss,
-            "exact_loss": exact_loss}
+            "exact_loss": exact_loss, "artifact": artifact, "params": params}
 
 
 if __name__ == "__main__":

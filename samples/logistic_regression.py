@@ -22,7 +22,7 @@ import irgrad.numpy as jnp
 from irgrad import optimizers
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import maybe_save, parse_args, plot_losses, print_table, resume  # noqa: E402
+from common import export_predictor, maybe_save, on_device, parse_args, plot_losses, print_table, resume  # noqa: E402,I001
 
 
 def sigmoid(x):
@@ -79,7 +79,7 @@ def main(argv=None):
     params = {"w": jnp.zeros(x_tr.shape[1], jnp.float32), "b": jnp.zeros((), jnp.float32)}
     state = opt.init(params)
     start, params, state, losses = resume(args, params, state)
-    xd, yd = jnp.asarray(x_tr), jnp.asarray(y_tr)
+    params, state, xd, yd = on_device(args, params, state, jnp.asarray(x_tr), jnp.asarray(y_tr))
     mean_loss = lambda p: loss(p, xd, yd) / n
 
     @jax.jit
@@ -100,12 +100,15 @@ def main(argv=None):
     result = {
         "losses": losses, "train_acc": accuracy(params, x_tr, y_tr), "test_acc": accuracy(params, x_te, y_te),
         "sk_train_acc": sk.score(x_tr, y_tr), "sk_test_acc": sk.score(x_te, y_te),
-        "train_loss": float(mean_loss(params)),
+        "train_loss": float(mean_loss(params)), "params": params,
     }
+    xt = on_device(args, jnp.asarray(x_te))
+    result["artifact"] = export_predictor(args, lambda inputs: predict(params, inputs), xt, predict(params, xt))
     print_table("breast-cancer logistic regression", [
-        ("epochs", max(start, args.epochs)), ("train mean NLL", result["train_loss"]),
+        ("device", args.device), ("epochs", max(start, args.epochs)), ("train mean NLL", result["train_loss"]),
         ("train accuracy", result["train_acc"]), ("test accuracy", result["test_acc"]),
-        ("sklearn train accuracy", result["sk_train_acc"]), ("sklearn test accuracy", result["sk_test_acc"])])
+        ("sklearn train accuracy", result["sk_train_acc"]), ("sklearn test accuracy", result["sk_test_acc"]),
+        *(result["artifact"] or {}).items()])
     if args.plot:
         plot_losses(args.plot, {"train mean NLL": losses}, "logistic regression (breast cancer)")
     return result

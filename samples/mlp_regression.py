@@ -21,7 +21,7 @@ import irgrad.numpy as jnp
 from irgrad import optimizers
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import maybe_save, parse_args, plot_losses, print_table, resume  # noqa: E402
+from common import export_predictor, maybe_save, on_device, parse_args, plot_losses, print_table, resume  # noqa: E402,I001
 
 LAYERS = (10, 8, 1)
 
@@ -63,6 +63,7 @@ def main(argv=None):
     params = init_params(jax.random.PRNGKey(0))
     state = opt.init(params)
     start, params, state, losses = resume(args, params, state)
+    params, state, x_tr, x_va, y_tr, y_va = on_device(args, params, state, x_tr, x_va, y_tr, y_va)
 
     @jax.jit
     def train_step(params, state, x, y):
@@ -84,10 +85,11 @@ def main(argv=None):
     baseline = float(np.mean((np.asarray(y_va) - float(np.mean(np.asarray(y_tr)))) ** 2))
     result = {"losses": losses, "train_loss": float(mse(params, x_tr, y_tr)),
               "val_loss": float(val_loss(params, x_va, y_va)), "baseline": baseline}
+    result["artifact"] = export_predictor(args, lambda x: forward(params, x), x_va, forward(params, x_va))
     print_table("diabetes MLP regression (standardized target)", [
-        ("epochs", max(start, args.epochs)), ("train mse", result["train_loss"]),
+        ("device", args.device), ("epochs", max(start, args.epochs)), ("train mse", result["train_loss"]),
         ("validation mse", result["val_loss"]), ("validation mse of predicting the mean", baseline),
-        ("validation R^2", 1 - result["val_loss"] / baseline)])
+        ("validation R^2", 1 - result["val_loss"] / baseline), *(result["artifact"] or {}).items()])
     if args.plot:
         curves = {"train mse": losses}
         if val_losses:

@@ -1,5 +1,11 @@
 """Shared pytest set-up: every test starts from NumPy's default print options, so a
-test (or a sample it runs) that changes them cannot change what another prints."""
+test (or a sample it runs) that changes them cannot change what another prints; and
+the on-disk compile cache is a temporary directory for the session (shared by the
+xdist workers, which inherit it), never the user's."""
+
+import os
+import shutil
+import tempfile
 
 import numpy as np
 import pytest
@@ -12,3 +18,13 @@ def _default_print_options():
     np.set_printoptions(**_DEFAULT_PRINT)
     yield
     np.set_printoptions(**_DEFAULT_PRINT)
+
+
+def pytest_configure(config):
+    if not hasattr(config, "workerinput"):     # the controller (or a run without xdist)
+        config._irgrad_cache = os.environ["IRGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="irgrad-test-cache-")
+
+
+def pytest_unconfigure(config):
+    if getattr(config, "_irgrad_cache", None):
+        shutil.rmtree(config._irgrad_cache, ignore_errors=True)

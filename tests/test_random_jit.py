@@ -178,11 +178,59 @@ def test_concrete_key_with_traced_parameters():
     assert_same(ours[2], jax.random.uniform(jkey, (3,), maxval=jnp.float32(0.4)))
 
 
-def test_sort_based_samplers_refuse_traced_keys():
-    with pytest.raises(NotImplementedError, match="sort or a gather"):
-        irgrad.jit(lambda k: irgrad.random.permutation(k, 5))(rb.seed(0))
-    with pytest.raises(NotImplementedError, match="sort or a gather"):
-        irgrad.jit(lambda k: irgrad.random.choice(k, 5, (2,), replace=False))(rb.seed(0))
+def shuffles(random, numpy, key, x, p, legacy=False):
+    """permutation and choice with a traced key (and traced data / probabilities): sorts of
+    random uint32 keys, Gumbel top-k, inverse-CDF search, gathers. The legacy layout only
+    changes the bit streams, so it gets a few of them."""
+    out = {
+        "perm_int": random.permutation(key, 7),
+        "perm_rows_axis1": random.permutation(key, x, axis=1, independent=True),
+        "choice_p": random.choice(key, 5, (6,), p=p),
+        "choice_p_no_replace": random.choice(key, 5, (3,), replace=False, p=p),
+    }
+    if legacy:
+        return out
+    return {**out,
+            "perm_array": random.permutation(key, x),
+            "perm_axis1": random.permutation(key, x, axis=1),
+            "perm_long": random.permutation(key, 2000),     # two sorting rounds past 1625 elements
+            "choice_no_replace": random.choice(key, 10, (4,), replace=False),
+            "choice_rows": random.choice(key, x, (2,), axis=1),
+            "choice_rows_no_replace": random.choice(key, x, (2,), replace=False),
+            "choice_p_rows": random.choice(key, x, (2, 1), replace=False, p=p[:4], axis=1),
+            "choice_p_many": random.choice(key, 40, (9,), p=numpy.linspace(0.1, 2.0, 40))}   # cumsum past 16
+
+
+def test_permutation_and_choice_inside_jit_match_jax(mode):
+    legacy = not mode
+    x = np.float32([[1.5, -0.0, np.inf, 4.0], [np.nan, 6.0, -7.0, 8.0], [9.0, 10.0, 11.0, -12.0]])
+    p = np.float32([0.1, 0.4, 0.0, 0.3, 0.2])
+    fn = irgrad.jit(lambda k, x, p: shuffles(irgrad.random, inp, k, x, p, legacy))
+    jfn = jax.jit(lambda k, x, p: shuffles(jax.random, jnp, jax.random.wrap_key_data(k), x, p, legacy))
+    for key in (np.array([0, 42], np.uint32), np.array([7, 4000000000], np.uint32), rb.seed(1701)):
+        ours, theirs = fn(key, x, p), jfn(key, x, p)
+        assert ours.keys() == theirs.keys()
+        for name in theirs:
+            assert_same(ours[name], theirs[name], name)
+            assert_same(np.signbit(ours[name]), np.signbit(theirs[name]), name)   # -0.0 moved as is
+
+
+def test_grad_through_permutation_and_choice_matches_jax():
+    # The key traced (an argument), the data differentiated, the probabilities traced.
+    def loss(random, numpy, x, p, key):
+        w = numpy.arange(1.0, 13.0).reshape(3, 4)
+        shuffled = random.permutation(key, x, axis=1, independent=True)
+        picked = random.choice(key, x, (3,), replace=False, p=p, axis=1)
+        return numpy.sum(w * shuffled ** 2) + numpy.sum(picked * w[:, :3])
+
+    x = np.arange(12, dtype=np.float32).reshape(3, 4) / 7
+    p = np.float32([0.2, 0.1, 0.3, 0.4])
+    g = irgrad.jit(irgrad.value_and_grad(lambda x, p, k: loss(irgrad.random, inp, x, p, k)))
+    jg = jax.jit(jax.value_and_grad(lambda x, p, k: loss(jax.random, jnp, x, p, jax.random.wrap_key_data(k))))
+    for seed in (0, 5):
+        (v, dx), (jv, jdx) = g(x, p, rb.seed(seed)), jg(x, p, rb.seed(seed))
+        np.testing.assert_allclose(v, jv, rtol=1e-6)
+        np.testing.assert_allclose(dx, jdx, rtol=1e-6)
 
 
 def test_primitives_threefry_bitcast_fma_and_unsigned_conversions():

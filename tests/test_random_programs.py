@@ -14,6 +14,10 @@ each example costs an IREE compile). Each example compiles one irgrad function
 returning (value, gradients of sum(value * w) w.r.t. all inputs) and compares it with
 JAX. Shrinking is off: a failing program is printed as source, and shrinking would
 recompile dozens of them.
+
+The same generator feeds the other transformations (one compile per example): jvp
+along random tangents and vmap over a stacked batch of 2-3 inputs (in_axes 0), 15
+examples each, and the Hessian of the scalar sum(program * w) w.r.t. every input, 10.
 """
 
 from __future__ import annotations
@@ -163,6 +167,54 @@ def test_random_program_matches_jax(prog):
     assert bool(value.weak_type) == bool(expected_value.weak_type), f"weak_type\n{prog!r}"
     for i, (g, e) in enumerate(zip(grads, expected_grads)):
         _close(f"gradient wrt input {i}", g, e, prog)
+
+
+def transform_settings(examples):
+    return settings(max_examples=examples, derandomize=True, deadline=None, database=None,
+                    phases=(Phase.explicit, Phase.generate),
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+programs = st.integers(0, 2**32 - 1).map(build_program)
+
+
+def _inputs(prog):
+    rng = np.random.default_rng(prog.seed)
+    return rng, [rng.uniform(-2.0, 2.0, s).astype(np.float32) for s in prog.in_shapes]
+
+
+@transform_settings(15)
+@given(programs)
+def test_random_program_jvp_matches_jax(prog):
+    rng, xs = _inputs(prog)
+    ts = [rng.standard_normal(s).astype(np.float32) for s in prog.in_shapes]
+    expected = jax.jit(lambda p, t: jax.jvp(lambda *a: prog.fn(jnp, *a), p, t))(xs, ts)
+    value, tangent = irgrad.jvp(lambda *a: prog.fn(inp, *a), xs, ts)
+    _close("jvp value", value, expected[0], prog)
+    _close("jvp tangent", tangent, expected[1], prog)
+
+
+@transform_settings(15)
+@given(programs)
+def test_random_program_vmap_matches_jax(prog):
+    rng, _ = _inputs(prog)
+    n = int(rng.integers(2, 4))
+    batch = [rng.uniform(-2.0, 2.0, (n, *s)).astype(np.float32) for s in prog.in_shapes]
+    expected = jax.jit(jax.vmap(lambda *a: prog.fn(jnp, *a)))(*batch)
+    _close(f"vmap over a batch of {n}", irgrad.vmap(lambda *a: prog.fn(inp, *a))(*batch), expected, prog)
+
+
+@transform_settings(10)
+@given(programs)
+def test_random_program_hessian_matches_jax(prog):
+    rng, xs = _inputs(prog)
+    w = rng.standard_normal(prog.out_shape).astype(np.float32)
+    argnums = tuple(range(len(xs)))
+    expected = jax.jit(jax.hessian(_loss(jnp, prog.fn, w), argnums))(*xs)
+    hessian = irgrad.hessian(_loss(inp, prog.fn, w), argnums)(*xs)
+    for i in argnums:
+        for j in argnums:
+            _close(f"hessian block d2/dx{i}dx{j}", hessian[i][j], expected[i][j], prog)
 
 
 def test_generator_covers_every_kind():
