@@ -353,3 +353,13 @@ def test_cuda_runs():
     out = irgrad.jit(jnp.tanh, device=cuda)(x)
     assert out.device == cuda
     np.testing.assert_allclose(np.asarray(out), np.tanh(x), rtol=1e-6)
+
+
+def test_chained_matmul_gradient_on_vulkan(vulkan):
+    """grad of sum((x @ w) @ W) on Vulkan equals the exact x^T 1 W^T (once seen wrong on lavapipe:
+    zeros in the lower-left block, reported during development; kept as a regression test)."""
+    rng = np.random.RandomState(0)
+    x, W, w0 = (rng.randn(*s).astype(np.float32) for s in ((64, 10), (32, 4), (10, 32)))
+    got = irgrad.jit(irgrad.grad(lambda w: jnp.sum((x @ w) @ W)), device=vulkan)(w0)
+    assert got.device.platform == "vulkan"
+    np.testing.assert_allclose(np.asarray(got), x.T @ np.ones((64, 4), np.float32) @ W.T, rtol=1e-5, atol=1e-4)
