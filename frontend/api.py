@@ -678,6 +678,12 @@ def _transformation(kind, fun, argnums, has_aux, package):
         _argnums_tuple(argnums, len(args))
         return _top_level(key, traced, argnums, f"{kind}_{_fun_name(fun)}")(*args, **kwargs)
 
+    return wrap_transformed(transformed, fun, key)
+
+
+def wrap_transformed(transformed, fun, key):
+    """Give a transformation's function `fun`'s name and docs, and the cache key that
+    `_fun_key` reads when it is transformed again."""
     try:
         functools.update_wrapper(transformed, fun)
     except (AttributeError, TypeError):

@@ -142,7 +142,35 @@ def _check_same_outputs(rule, name, got, want):
                             f"the primal function: got {g.str_short()}, expected {w.str_short()}")
 
 
-class custom_vjp:
+class _CustomFunction:
+    """What custom_vjp and custom_jvp share: the primal runs as it is outside any
+    transformation (and inside its own rules); under a trace, the primal and the rules
+    (`_trace_rules`) are traced and one custom call is emitted."""
+
+    kind = None          # the call's attribute: "irgrad.custom_vjp" / "irgrad.custom_jvp"
+
+    def __init__(self, fun, nondiff_argnums=()):
+        functools.update_wrapper(self, fun)
+        self.fun = fun
+        self.nondiff_argnums = tuple(nondiff_argnums)
+
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else functools.partial(self, obj)
+
+    def __call__(self, *args, **kwargs):
+        name = _fun_name(self.fun)
+        self._check_defined(name)
+        args = _resolve(self.fun, args, kwargs)
+        if not trace_stack() or _in_own_rule(self):
+            return self.fun(*args)
+        split = _Split(args, self.nondiff_argnums)
+        primal, out_tree = _trace_primal(self.fun, split, name)
+        with _rules_of(self):
+            rules = self._trace_rules(split, name, out_tree, primal)
+        return _emit(self.kind, split, primal, rules, [primal, *rules.values()], out_tree)
+
+
+class custom_vjp(_CustomFunction):
     """A function with a custom reverse-mode rule, as jax.custom_vjp.
 
     >>> import irgrad, irgrad.numpy as jnp
@@ -154,33 +182,21 @@ class custom_vjp:
     1.0
     """
 
-    def __init__(self, fun, nondiff_argnums=()):
-        functools.update_wrapper(self, fun)
-        self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
-        self.fwd = self.bwd = None
+    kind = "irgrad.custom_vjp"
+    fwd = bwd = None
 
     def defvjp(self, fwd, bwd, symbolic_zeros=False, optimize_remat=False):
         """Set the rules: fwd(*args) -> (out, residuals); bwd(*nondiff_args, residuals, g)
         -> one cotangent (or None) per differentiated argument."""
         self.fwd, self.bwd = fwd, bwd
 
-    def __get__(self, obj, objtype=None):
-        return self if obj is None else functools.partial(self, obj)
-
-    def __call__(self, *args, **kwargs):
-        name = _fun_name(self.fun)
+    def _check_defined(self, name):
         if self.fwd is None:
             raise AttributeError(f"No VJP defined for custom_vjp function {name} using defvjp.")
-        args = _resolve(self.fun, args, kwargs)
-        if not trace_stack() or _in_own_rule(self):
-            return self.fun(*args)
-        split = _Split(args, self.nondiff_argnums)
-        primal, out_tree = _trace_primal(self.fun, split, name)
-        with _rules_of(self):
-            fwd, res_tree = self._trace_fwd(split, name, out_tree, primal)
-            bwd = self._trace_bwd(split, name, out_tree, primal, fwd, res_tree)
-        return _emit("irgrad.custom_vjp", split, primal, {"fwd": fwd, "bwd": bwd}, [primal, fwd, bwd], out_tree)
+
+    def _trace_rules(self, split, name, out_tree, primal):
+        fwd, res_tree = self._trace_fwd(split, name, out_tree, primal)
+        return {"fwd": fwd, "bwd": self._trace_bwd(split, name, out_tree, primal, fwd, res_tree)}
 
     def _trace_fwd(self, split, name, out_tree, primal):
         box = {}
@@ -252,7 +268,7 @@ class custom_vjp:
                       label=f"the custom_vjp bwd rule of {name}")
 
 
-class custom_jvp:
+class custom_jvp(_CustomFunction):
     """A function with a custom forward-mode rule, as jax.custom_jvp; reverse mode
     transposes the rule.
 
@@ -268,11 +284,8 @@ class custom_jvp:
     2.0
     """
 
-    def __init__(self, fun, nondiff_argnums=()):
-        functools.update_wrapper(self, fun)
-        self.fun = fun
-        self.nondiff_argnums = tuple(nondiff_argnums)
-        self.jvp = None
+    kind = "irgrad.custom_jvp"
+    jvp = None
 
     def defjvp(self, jvp, symbolic_zeros=False):
         """Set the rule: jvp(*nondiff_args, primals, tangents) -> (primal_out, tangent_out)."""
@@ -287,21 +300,12 @@ class custom_jvp:
             return out, functools.reduce(lambda a, b: tree_util.tree_map(lambda x, y: x + y, a, b), terms)
         self.defjvp(jvp)
 
-    def __get__(self, obj, objtype=None):
-        return self if obj is None else functools.partial(self, obj)
-
-    def __call__(self, *args, **kwargs):
-        name = _fun_name(self.fun)
+    def _check_defined(self, name):
         if self.jvp is None:
             raise AttributeError(f"No JVP defined for custom_jvp function {name} using defjvp.")
-        args = _resolve(self.fun, args, kwargs)
-        if not trace_stack() or _in_own_rule(self):
-            return self.fun(*args)
-        split = _Split(args, self.nondiff_argnums)
-        primal, out_tree = _trace_primal(self.fun, split, name)
-        with _rules_of(self):
-            rule = self._trace_jvp(split, name, out_tree, primal)
-        return _emit("irgrad.custom_jvp", split, primal, {"jvp": rule}, [primal, rule], out_tree)
+
+    def _trace_rules(self, split, name, out_tree, primal):
+        return {"jvp": self._trace_jvp(split, name, out_tree, primal)}
 
     def _trace_jvp(self, split, name, out_tree, primal):
         n = len(split.leaves)

@@ -12,8 +12,6 @@ hessian jacfwd of jacrev, exactly as in JAX.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 from irgrad.passes import batching, forward, reverse
 from irgrad.passes.ir import IRError, building
@@ -28,6 +26,7 @@ from .api import (
     _top_level,
     _trace,
     emit_call,
+    wrap_transformed,
 )
 from .config import config
 from .core import ShapedArray, aval_of, trace_stack
@@ -52,16 +51,6 @@ def _staged(key, traced, argnums, name):
             return traced(*args, **kwargs)
         return _top_level(key, traced, argnums, name)(*args, **kwargs)
     return run
-
-
-def _wrap(transformed, fun, key):
-    try:
-        functools.update_wrapper(transformed, fun)
-    except (AttributeError, TypeError):
-        pass
-    transformed.__wrapped__ = fun
-    transformed._irgrad_key = key
-    return transformed
 
 
 def _hashable_tree(tree):
@@ -459,7 +448,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
                              f"len(args)={len(args)}")
         return _vmap_traced(fun, in_axes, out_axes, axis_size, args, kwargs)
 
-    return _wrap(_staged(key, traced, (), f"vmap_{_fun_name(fun)}"), fun, key)
+    return wrap_transformed(_staged(key, traced, (), f"vmap_{_fun_name(fun)}"), fun, key)
 
 
 # ---------------------------------------------------------------------- Jacobians
@@ -589,7 +578,7 @@ def _jacobian(kind, traced_fn, fun, argnums, has_aux, holomorphic):
     def transformed(*args):
         argnums_t = _argnums_tuple(argnums, len(args))
         return _staged(key, traced, argnums_t, f"{kind}_{_fun_name(fun)}")(*args)
-    return _wrap(transformed, fun, key)
+    return wrap_transformed(transformed, fun, key)
 
 
 def jacfwd(fun, argnums=0, has_aux=False, holomorphic=False):
