@@ -1,7 +1,7 @@
 """Shared pytest set-up: every test starts from NumPy's default print options, so a
 test (or a sample it runs) that changes them cannot change what another prints; and
-the on-disk compile cache is a temporary directory for the session (shared by the
-xdist workers, which inherit it), never the user's."""
+the on-disk compile cache and its key's config directory are temporary directories for
+the session (shared by the xdist workers, which inherit them), never the user's."""
 
 import os
 import shutil
@@ -23,8 +23,10 @@ def _default_print_options():
 def pytest_configure(config):
     if not hasattr(config, "workerinput"):     # the controller (or a run without xdist)
         config._irgrad_cache = os.environ["IRGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="irgrad-test-cache-")
+        config._irgrad_config = os.environ["IRGRAD_CONFIG_DIR"] = tempfile.mkdtemp(prefix="irgrad-test-config-")
 
 
 def pytest_unconfigure(config):
-    if getattr(config, "_irgrad_cache", None):
-        shutil.rmtree(config._irgrad_cache, ignore_errors=True)
+    for d in (getattr(config, "_irgrad_cache", None), getattr(config, "_irgrad_config", None)):
+        if d:
+            shutil.rmtree(d, ignore_errors=True)

@@ -109,7 +109,7 @@ def test_processes_compiling_one_module_at_once(tmp_path):
         assert r["stats"]["compiles"] + r["stats"]["disk_hits"] == 1
     assert os.listdir(cache) == entries(cache)            # no temporary files left
     (name,) = entries(cache)
-    assert disk_cache.unpack((cache / name).read_bytes()) is not None
+    assert disk_cache.unpack((cache / name).read_bytes(), disk_cache.user_key()) is not None
     again = run_child(cache)["stats"]
     assert again["compiles"] == 0 and again["disk_hits"] == 1, again     # and it is a good entry
 
@@ -180,7 +180,7 @@ def test_bad_entry_is_rebuilt(fresh, kind):
     np.testing.assert_allclose(run_scale(0.75), expected, rtol=1e-6)
     d = delta(before)
     assert d["disk_rejected"] == 1 and d["compiles"] == 1 and d["disk_writes"] == 1 and d["disk_hits"] == 0
-    assert disk_cache.unpack(path.read_bytes()) is not None
+    assert disk_cache.unpack(path.read_bytes(), disk_cache.user_key()) is not None
     compiler._cache.clear()
     before = dict(compiler.stats)
     np.testing.assert_allclose(run_scale(0.75), expected, rtol=1e-6)
@@ -188,11 +188,12 @@ def test_bad_entry_is_rebuilt(fresh, kind):
 
 
 def test_entry_checks():
-    blob = disk_cache.pack(b"payload")
-    assert disk_cache.unpack(blob) == b"payload"
+    key = disk_cache.user_key()
+    blob = disk_cache.pack(b"payload", key)
+    assert disk_cache.unpack(blob, key) == b"payload"
     for kind, corrupt in CORRUPTIONS.items():
-        assert disk_cache.unpack(corrupt(blob)) is None, kind
-    assert disk_cache.unpack(blob.replace(disk_cache.MAGIC, b"XXXXXXXX")) is None
+        assert disk_cache.unpack(corrupt(blob), key) is None, kind
+    assert disk_cache.unpack(blob.replace(disk_cache.MAGIC, b"XXXXXXXX"), key) is None
 
 
 def test_unreadable_or_unwritable_directory_is_a_miss(tmp_path):
@@ -275,3 +276,206 @@ def test_extra_flags_make_a_separate_entry(fresh):
     compiler.compile_mlir(text)
     compiler.compile_mlir(text, extra_flags=["--iree-opt-level=O1"])
     assert delta(before)["compiles"] == 2 and len(entries(fresh)) == 2
+
+
+# ------------------------------------------------------------------ trust (issue #19)
+#
+# A planted entry is a well-formed entry holding another module's code (exp(2x)) under the
+# key of the module compiled (exp(0.75x)): if the cache used it, the result would be wrong.
+
+PLANTED_C, WANTED_C = 2.0, 0.75
+OTHER_UID = 65534                 # nobody
+AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+posix_only = pytest.mark.skipif(not hasattr(os, "geteuid"), reason="POSIX owners and modes")
+
+
+def plant(cache, key_bytes=None) -> str:
+    """Write the exp(2x) module under exp(0.75x)'s key; the entry's path."""
+    planted = compiler.compile_mlir(SCALE.format(c=PLANTED_C))
+    key = compiler.cache_key(SCALE.format(c=WANTED_C), "llvm-cpu", compiler.TARGET_FLAGS["llvm-cpu"])
+    path = disk_cache.entry_path(key, str(cache))
+    if key_bytes is None:
+        assert disk_cache.write(key, planted, str(cache))
+    else:                         # as written by someone holding another key
+        with open(path, "wb") as f:
+            f.write(disk_cache.pack(planted, key_bytes))
+        os.chmod(path, 0o600)
+    compiler._cache.clear()
+    return path
+
+
+def compile_wanted(recwarn):
+    """exp(0.75x) through the cache: (result, counter deltas, cache warnings)."""
+    before = dict(compiler.stats)
+    out = run_scale(WANTED_C)
+    return out, delta(before), [str(w.message) for w in recwarn if w.category is disk_cache.InsecureCacheWarning]
+
+
+def make_foreign(path, monkeypatch):
+    """`path` owned by another user: chown as root; else every file looks foreign (the uid seam)."""
+    if AS_ROOT:
+        os.chown(path, OTHER_UID, -1)
+    else:
+        uid = os.geteuid()
+        disk_cache.user_key()     # read (and kept) while the key is still the user's
+        monkeypatch.setattr(disk_cache, "current_uid", lambda: uid + 1)
+
+
+@posix_only
+def test_a_planted_entry_in_a_trusted_directory_is_run(fresh, recwarn):
+    """The control: the planted entry is what the tests below must refuse."""
+    plant(fresh)
+    out, d, warned = compile_wanted(recwarn)
+    np.testing.assert_allclose(out, np.exp(V * PLANTED_C), rtol=1e-6)
+    assert d["disk_hits"] == 1 and d["compiles"] == 0 and not warned
+
+
+@posix_only
+@pytest.mark.parametrize("mode, who", [(0o770, "group"), (0o707, "others"), (0o777, "group and others"),
+                                       (0o1777, "group and others")], ids=["0770", "0707", "0777", "1777"])
+def test_group_or_world_writable_cache_directory_is_refused(fresh, recwarn, mode, who):
+    path = plant(fresh)
+    planted, before = open(path, "rb").read(), entries(fresh)
+    os.chmod(fresh, mode)
+    out, d, warned = compile_wanted(recwarn)
+    np.testing.assert_allclose(out, np.exp(V * WANTED_C), rtol=1e-6)
+    assert d["compiles"] == 1 and d["disk_hits"] == 0 and d["disk_writes"] == 0
+    assert len(warned) == 1 and str(fresh) in warned[0] and f"writable by {who} (mode {mode:04o})" in warned[0]
+    with open(path, "rb") as f:
+        assert f.read() == planted and entries(fresh) == before      # left alone
+    compiler._cache.clear()
+    run_scale(0.5)                # another module: no second warning for the same directory
+    assert sum(w.category is disk_cache.InsecureCacheWarning for w in recwarn) == 1
+
+
+@posix_only
+def test_cache_directory_owned_by_another_user_is_refused(fresh, recwarn, monkeypatch):
+    path = plant(fresh)
+    before = entries(fresh)
+    make_foreign(fresh, monkeypatch)
+    out, d, warned = compile_wanted(recwarn)
+    np.testing.assert_allclose(out, np.exp(V * WANTED_C), rtol=1e-6)
+    assert d["compiles"] == 1 and d["disk_hits"] == 0 and d["disk_writes"] == 0
+    assert len(warned) == 1 and str(fresh) in warned[0] and "is owned by uid" in warned[0]
+    assert entries(fresh) == before and os.path.basename(path) in before
+
+
+def _chmod_666(path, monkeypatch):
+    os.chmod(path, 0o666)
+
+
+def _chmod_620(path, monkeypatch):
+    os.chmod(path, 0o620)
+
+
+def _chown_other(path, monkeypatch):
+    if not AS_ROOT:
+        pytest.skip("only root can give a file to another user")
+    os.chown(path, OTHER_UID, -1)
+
+
+def _symlink_to_planted(path, monkeypatch):
+    elsewhere = os.path.join(os.path.dirname(os.path.dirname(path)), "planted.vmfb-entry")
+    os.replace(path, elsewhere)
+    os.symlink(elsewhere, path)
+
+
+ENTRY_ATTACKS = {"world-writable": (_chmod_666, "writable by group and others"),
+                 "group-writable": (_chmod_620, "writable by group (mode 0620)"),
+                 "owned by another user": (_chown_other, f"owned by uid {OTHER_UID}"),
+                 "a symbolic link": (_symlink_to_planted, "is a symbolic link")}
+
+
+@posix_only
+@pytest.mark.parametrize("attack", ENTRY_ATTACKS)
+def test_untrusted_entry_is_refused_and_replaced(fresh, recwarn, monkeypatch, attack):
+    change, why = ENTRY_ATTACKS[attack]
+    path = plant(fresh)
+    change(path, monkeypatch)
+    out, d, warned = compile_wanted(recwarn)
+    np.testing.assert_allclose(out, np.exp(V * WANTED_C), rtol=1e-6)
+    assert d["compiles"] == 1 and d["disk_hits"] == 0 and d["disk_writes"] == 1
+    assert len(warned) == 1 and path in warned[0] and why in warned[0]
+    st = os.lstat(path)           # replaced by this user's own private entry
+    assert os.path.isfile(path) and not os.path.islink(path) and st.st_uid == os.geteuid()
+    assert st.st_mode & 0o777 == 0o600
+    compiler._cache.clear()
+    out, d, warned = compile_wanted(recwarn)
+    np.testing.assert_allclose(out, np.exp(V * WANTED_C), rtol=1e-6)
+    assert d["disk_hits"] == 1 and d["compiles"] == 0
+
+
+def test_entry_written_under_another_key_is_rejected(fresh, recwarn):
+    """A well-formed entry with a valid SHA-256 but not this user's HMAC: someone else wrote it."""
+    path = plant(fresh, key_bytes=bytes(range(32)))
+    out, d, _ = compile_wanted(recwarn)
+    np.testing.assert_allclose(out, np.exp(V * WANTED_C), rtol=1e-6)
+    assert d["disk_rejected"] == 1 and d["compiles"] == 1 and d["disk_writes"] == 1
+    with open(path, "rb") as f:
+        assert disk_cache.unpack(f.read(), disk_cache.user_key()) is not None
+
+
+@posix_only
+def test_new_directories_and_entries_are_private(tmp_path, monkeypatch):
+    monkeypatch.setattr(os, "umask", os.umask)     # (restored)
+    old = os.umask(0)                              # even with a permissive umask
+    try:
+        assert disk_cache.write("c" * 64, b"x", str(tmp_path / "new" / "cache"))
+    finally:
+        os.umask(old)
+    assert os.stat(tmp_path / "new" / "cache").st_mode & 0o777 == 0o700
+    assert os.stat(disk_cache.entry_path("c" * 64, str(tmp_path / "new" / "cache"))).st_mode & 0o777 == 0o600
+
+
+# The key: made 0600 in a 0700 directory; refused (and the cache with it) when others can reach it.
+
+@pytest.fixture
+def key_dir(tmp_path, monkeypatch):
+    d = tmp_path / "config"
+    monkeypatch.setenv("IRGRAD_CONFIG_DIR", str(d))
+    monkeypatch.setattr(disk_cache, "_keys", {})
+    return d
+
+
+@posix_only
+def test_key_is_made_once_private_and_kept(key_dir):
+    key = disk_cache.user_key()
+    assert len(key) == disk_cache.KEY_BYTES and (key_dir / disk_cache.KEY_FILE).read_bytes() == key
+    assert os.stat(key_dir).st_mode & 0o777 == 0o700
+    assert os.stat(key_dir / disk_cache.KEY_FILE).st_mode & 0o777 == 0o600
+    disk_cache._keys.clear()
+    assert disk_cache.user_key() == key
+
+
+def _loose_key(d):
+    os.chmod(d / disk_cache.KEY_FILE, 0o644)
+
+
+def _linked_key(d):
+    (d / "elsewhere").write_bytes(bytes(32))
+    os.chmod(d / "elsewhere", 0o600)
+    os.remove(d / disk_cache.KEY_FILE)
+    os.symlink(d / "elsewhere", d / disk_cache.KEY_FILE)
+
+
+def _open_key_dir(d):
+    os.chmod(d, 0o777)
+
+
+KEY_ATTACKS = {"readable by others": (_loose_key, "readable or writable by group and others (mode 0644)"),
+               "a symbolic link": (_linked_key, "is a symbolic link"),
+               "in a world-writable directory": (_open_key_dir, "writable by group and others")}
+
+
+@posix_only
+@pytest.mark.parametrize("attack", KEY_ATTACKS)
+def test_untrusted_key_turns_the_disk_cache_off(key_dir, fresh, recwarn, attack):
+    change, why = KEY_ATTACKS[attack]
+    disk_cache.user_key()
+    disk_cache._keys.clear()      # as a new process
+    change(key_dir)
+    out, d, warned = compile_wanted(recwarn)
+    np.testing.assert_allclose(out, np.exp(V * WANTED_C), rtol=1e-6)
+    assert d["compiles"] == 1 and d["disk_writes"] == 0 and d["disk_hits"] == 0
+    assert len(warned) == 1 and why in warned[0] and str(key_dir) in warned[0]
+    assert not fresh.exists() or entries(fresh) == []
