@@ -3,8 +3,11 @@ IR failures become irgrad.IRError with the IR written to a file."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import pathlib
 import re
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +15,7 @@ import numpy as np
 import pytest
 from irgrad.frontend import primitives
 from irgrad.passes.ir import arith, collapse
+from irgrad.runtime import errors
 from irgrad.runtime.compiler import compile_mlir
 
 import irgrad
@@ -252,3 +256,48 @@ def test_compiler_failure_becomes_ir_error(monkeypatch, tmp_path):
     assert "bad_module" in msg and "doesn't match function result type" in msg
     path = pathlib.Path(re.search(r"IR written to (\S+)", msg).group(1))
     assert path.exists() and path.read_text() == BAD_IR
+
+
+# IR dumps (issue #19): never through a symlink planted in a shared folder.
+
+def _plant_symlinks(folder, text, what, victim):
+    """Links at the names a dump of `text` could predictably take, all to `victim`."""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    for name in (f"{what}-{digest}.mlir", f"{what}.mlir"):
+        os.symlink(victim, folder / name)
+
+
+def _check_dump(path, text, victim):
+    assert victim.read_text() == "precious"
+    assert path.is_file() and not path.is_symlink() and path.read_text() == text
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_dump_in_a_shared_folder_does_not_follow_a_planted_symlink(tmp_path, monkeypatch):
+    shared, victim = tmp_path / "shared", tmp_path / "victim.txt"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)                  # like /tmp
+    victim.write_text("precious")
+    _plant_symlinks(shared, BAD_IR, "bad", victim)
+    monkeypatch.setenv("IRGRAD_DUMP_DIR", str(shared))
+    path = pathlib.Path(errors.dump_ir(BAD_IR, "bad"))
+    assert path.parent == shared
+    _check_dump(path, BAD_IR, victim)
+    again = pathlib.Path(errors.dump_ir(BAD_IR, "bad"))   # the same IR twice: two files
+    assert again != path and again.read_text() == BAD_IR
+
+
+def test_default_dumps_go_to_a_private_folder_of_this_process(tmp_path, monkeypatch):
+    monkeypatch.delenv("IRGRAD_DUMP_DIR", raising=False)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(errors, "_private_dir", None, raising=False)
+    planted, victim = tmp_path / "irgrad-ir-dumps", tmp_path / "victim.txt"   # the old fixed folder
+    planted.mkdir()
+    os.chmod(planted, 0o777)
+    victim.write_text("precious")
+    _plant_symlinks(planted, BAD_IR, "bad", victim)
+    path = pathlib.Path(errors.dump_ir(BAD_IR, "bad"))
+    _check_dump(path, BAD_IR, victim)
+    assert path.parent.parent == tmp_path and path.parent != planted
+    assert path.parent.stat().st_mode & 0o777 == 0o700
+    assert pathlib.Path(errors.dump_ir("module {}", "other")).parent == path.parent
