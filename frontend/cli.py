@@ -7,7 +7,8 @@
 
 `export` takes MODULE:FUNCTION, where MODULE is an importable module name or a path
 to a .py file, and one `--arg DTYPE[SHAPE]` per positional argument. `inspect` and
-`run` need only iree-base-runtime.
+`run` need only iree-base-runtime. An artifact is native code: `inspect` shows its
+SHA-256 without running anything, `run --sha256 HEX` runs only the artifact expected.
 """
 
 from __future__ import annotations
@@ -110,10 +111,11 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _describe(meta: dict, path: str) -> list[str]:
+def _describe(meta: dict, path: str, digest: str) -> list[str]:
     ins, outs = (tree_from_json(meta[k]) for k in ("in_tree", "out_tree"))
     show = lambda a: f"{a['dtype']}[{','.join(map(str, a['shape']))}]" + ("  (weak type)" if a["weak_type"] else "")
     lines = [f"artifact:  {path} ({os.path.getsize(path)} bytes)",
+             f"sha256:    {digest}",
              f"function:  {meta.get('function', 'main')}  (entry @main)",
              f"target:    {meta['target']} ({meta.get('backend', '?')}"
              + (f", CPU {meta.get('cpu')} on {meta.get('machine')}" if meta["target"] == "cpu" else "") + ")",
@@ -129,12 +131,14 @@ def _describe(meta: dict, path: str) -> list[str]:
 def cmd_inspect(args) -> int:
     from irgrad.runtime import artifact
     data, name = artifact.read_bytes(args.artifact)
-    meta = artifact.read_metadata(data, name)
+    meta, digest = artifact.read_metadata(data, name), artifact.sha256(data)   # parsed, not run
     if args.json:
-        print(json.dumps(meta, indent=2, sort_keys=True))
+        print(json.dumps({**meta, "sha256": digest}, indent=2, sort_keys=True))
         return 0
-    print("\n".join(_describe(meta, name)))
+    print("\n".join(_describe(meta, name, digest)))
     print(f"this irgrad {artifact.irgrad_version()} with IREE runtime {artifact.runtime_version()}")
+    print(f"note: running an artifact runs its native code in your process; run it only if you trust its source "
+          f"(`irgrad run --sha256 {digest} ...` runs this file and no other)")
     return 0
 
 
@@ -150,7 +154,7 @@ def _read_input(path: str) -> np.ndarray:
 
 
 def cmd_run(args) -> int:
-    fn = load(args.artifact, device=args.device)
+    fn = load(args.artifact, device=args.device, expected_sha256=args.sha256)
     inputs = [_read_input(p) for p in args.input]
     if len(inputs) != len(fn.in_avals):
         raise CLIError(f"{args.artifact} takes {len(fn.in_avals)} inputs ({fn.in_tree}); got {len(inputs)} --input")
@@ -192,7 +196,7 @@ def parser() -> argparse.ArgumentParser:
     e.add_argument("-o", "--output", required=True, metavar="FILE.vmfb")
     e.set_defaults(run=cmd_export)
 
-    i = sub.add_parser("inspect", help="print an artifact's signature, target and versions")
+    i = sub.add_parser("inspect", help="print an artifact's signature, target, versions and SHA-256 (runs nothing)")
     i.add_argument("artifact", metavar="FILE.vmfb")
     i.add_argument("--json", action="store_true", help="print the raw metadata")
     i.set_defaults(run=cmd_inspect)
@@ -203,6 +207,7 @@ def parser() -> argparse.ArgumentParser:
                    help="one per input leaf, in the order `irgrad inspect` lists")
     r.add_argument("-o", "--output", metavar="OUT.npz", help="save the outputs (.npz, or .npy for one output)")
     r.add_argument("--device", default=None, help="cpu, vulkan, cuda or platform:index (default: the target)")
+    r.add_argument("--sha256", metavar="HEX", help="run only if the artifact's SHA-256 is HEX (see `inspect`)")
     r.add_argument("--threshold", type=int, default=1000, help="print arrays with more elements summarized")
     r.set_defaults(run=cmd_run)
     return p

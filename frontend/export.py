@@ -6,7 +6,8 @@ module as constants, writes the signature into `@main`'s reflection metadata
 (see runtime/artifact.py) and compiles one .vmfb. `load` reads that file back with
 nothing but iree.runtime and returns a callable taking and returning the same
 pytrees. This module imports the tracer and the compiler only inside `export`, so
-`load` works where iree-base-compiler is not installed.
+`load` works where iree-base-compiler is not installed. An artifact is code: `load`
+runs what it holds in this process (see `load`).
 """
 
 from __future__ import annotations
@@ -330,6 +331,11 @@ class Exported(_Signature):
         """The module compiled into the artifact: `func.func @main` with its metadata."""
         return self._text
 
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of the .vmfb: publish it with the file, for `load(expected_sha256=)`."""
+        return artifact.sha256(self._vmfb)
+
     def __call__(self, *args):
         if self._loaded is None:
             self._loaded = load(self._vmfb)
@@ -362,6 +368,7 @@ class Loaded(_Signature):
         self._artifact = artifact.Artifact(data, platform, index, name)
         self._read(self._artifact.meta)
         self.name = name
+        self.sha256 = artifact.sha256(data)
         self.device = self.device or devices.resolve(self.target)
         self._paths = list(leaf_paths(self.in_tree))
 
@@ -401,15 +408,24 @@ class Loaded(_Signature):
         return f"Loaded({self.signature()}, target={self.target})"
 
 
-def load(path_or_bytes, device=None) -> Loaded:
+def load(path_or_bytes, device=None, *, expected_sha256: str | None = None) -> Loaded:
     """Load an artifact written by `export(...).save(path)` (a path or the bytes).
 
-    Needs only iree-base-runtime. `device` is a platform name ("cpu", "vulkan",
-    "cuda") or a device object; by default the artifact's target. A corrupt file or
-    one from an incompatible irgrad raises `irgrad.ArtifactError` (a ValueError).
+    An artifact is code: a CPU artifact holds native machine code that runs in this
+    process with all its rights, as unpickling a file or `torch.load` can run code. Load
+    only artifacts you made or trust; `expected_sha256=` (the hex digest the exporter
+    published: `Exported.sha256`, `irgrad inspect`) refuses any other bytes before
+    anything is parsed or run.
 
-    >>> f = irgrad.load("model.vmfb")                          # doctest: +SKIP
+    Needs only iree-base-runtime. `device` is a platform name ("cpu", "vulkan",
+    "cuda") or a device object; by default the artifact's target. A corrupt file, one
+    from an incompatible irgrad or one whose SHA-256 is not `expected_sha256` raises
+    `irgrad.ArtifactError` (a ValueError).
+
+    >>> f = irgrad.load("model.vmfb", expected_sha256="9f2c...")   # doctest: +SKIP
     >>> grads, aux = f(params, x)                              # doctest: +SKIP
     """
     data, name = artifact.read_bytes(path_or_bytes)
+    if expected_sha256 is not None:
+        artifact.check_sha256(data, expected_sha256, name)
     return Loaded(data, device, name)

@@ -9,10 +9,17 @@ and one {shape, dtype, weak_type} per leaf. Nothing else travels with it.
 This module reads and runs artifacts; it needs iree.runtime only (never
 iree.compiler), so a machine with just `iree-base-runtime` can load them. The
 pytrees and irgrad.Array results are rebuilt one layer up, in frontend/export.py.
+
+An artifact is code: a CPU artifact holds native machine code that runs in the loading
+process (as a pickle or `torch.load` file can). Reading the metadata (`read_metadata`,
+`irgrad inspect`) parses the module without creating it on a device, so none of its
+code runs; `check_sha256` refuses bytes that are not the artifact one expected.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import importlib.metadata
 import io
 import json
@@ -80,6 +87,27 @@ def read_bytes(path_or_bytes) -> tuple[bytes, str]:
     path = os.fspath(path_or_bytes)
     with open(path, "rb") as f:
         return f.read(), path
+
+
+def sha256(data: bytes) -> str:
+    """The SHA-256 of an artifact's bytes, in hex: what `irgrad inspect` shows and
+    `irgrad.load(..., expected_sha256=)` checks.
+
+    >>> sha256(b"")
+    'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+    """
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_sha256(data: bytes, expected: str, name: str) -> None:
+    """Refuse `data` unless its SHA-256 is `expected` (64 hex digits, any case)."""
+    want = str(expected).strip().lower()
+    if len(want) != 64 or any(c not in "0123456789abcdef" for c in want):
+        raise ValueError(f"expected SHA-256 {expected!r} is not 64 hex digits")
+    got = sha256(data)
+    if not hmac.compare_digest(got, want):
+        raise ArtifactError(f"{name} has SHA-256 {got}, not the expected {want}; refusing to load it (an artifact "
+                            "is native code that would run in this process)")
 
 
 def check_container(data: bytes, name: str) -> None:

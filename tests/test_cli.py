@@ -6,6 +6,8 @@ checks what `run` prints and saves against JAX. Two compiles.
 """
 
 import ast
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -53,6 +55,7 @@ def workdir(tmp_path_factory):
     (d / "mymodel.py").write_text(MODEL)
     for k, v in ARGS.items():
         np.save(d / f"{k}.npy", v)
+    np.save(d / "pickled.npy", np.array([{"w": 1}], dtype=object), allow_pickle=True)   # needs pickle to read
     np.savez(d / "inputs.npz", **ARGS)
     return d
 
@@ -127,6 +130,22 @@ def test_inspect_shows_signature_target_versions_and_input_order(predict_vmfb, c
     assert meta["function"] == "predict" and meta["out_tree"] == {"dict": [["h", "*"], ["logits", "*"]]}
 
 
+def test_inspect_shows_the_sha256_and_runs_nothing(predict_vmfb, workdir, capsys, monkeypatch):
+    digest = hashlib.sha256(predict_vmfb.read_bytes()).hexdigest()
+
+    def runs(*args, **kwargs):
+        raise AssertionError("inspect loaded the artifact's code")
+    monkeypatch.setattr(artifact, "Executable", runs)
+    assert cli.main(["inspect", str(predict_vmfb)]) == 0
+    text = capsys.readouterr().out
+    assert f"sha256:    {digest}\n" in text and f"irgrad run --sha256 {digest}" in text and "native code" in text
+    assert cli.main(["inspect", "--json", str(predict_vmfb)]) == 0
+    assert json.loads(capsys.readouterr().out)["sha256"] == digest
+    monkeypatch.undo()
+    assert cli.main(["run", str(predict_vmfb), "--sha256", digest, *inputs(workdir)]) == 0
+    assert "out['logits']: float32[2, 10]" in capsys.readouterr().out
+
+
 def test_devices_lists_what_irgrad_devices_finds(capsys):
     assert cli.main(["devices"]) == 0
     text = capsys.readouterr().out
@@ -157,6 +176,10 @@ def test_parse_arg(text, shape, dtype):
     (["inspect", "mymodel.py"], "is not a valid irgrad artifact: not an IREE module"),
     (["run", "grad.vmfb", "--input", "w.npy"], "takes 3 inputs"),
     (["run", "grad.vmfb", "--input", "inputs.npz"], "an .npz archive; pass one .npy file per input"),
+    (["run", "grad.vmfb", "--sha256", "0" * 64, "--input", "w.npy", "--input", "b.npy", "--input", "x.npy"],
+     "grad.vmfb has SHA-256 [0-9a-f]{64}, not the expected 0{64}; refusing to load it"),
+    (["run", "grad.vmfb", "--input", "pickled.npy", "--input", "b.npy", "--input", "x.npy"],
+     "--input pickled.npy: cannot read a .npy array .*allow_pickle=False"),
     (["run", "grad.vmfb", "--input", "b.npy", "--input", "w.npy", "--input", "x.npy"],
      r"argument args\[0\] is float32\[10\], but the function was exported for float32\[3,10\]"),
 ])

@@ -6,6 +6,7 @@ through IREE's own `iree-run-module`. Four functions are compiled for the module
 """
 
 import collections
+import hashlib
 import json
 import os
 import subprocess
@@ -349,3 +350,28 @@ def test_cuda_artifact_compiles_without_a_gpu():
             irgrad.load(exp.serialize())
     else:
         np.testing.assert_allclose(np.asarray(irgrad.load(exp.serialize())(x)), np.exp(x) + 1, rtol=1e-6)
+
+
+# ------------------------------------------------------------------ an artifact is code (issue #19)
+
+
+def test_expected_sha256_loads_only_that_artifact(grad_export, grad_file, monkeypatch):
+    digest = hashlib.sha256(grad_file.read_bytes()).hexdigest()
+    assert grad_export.sha256 == digest
+    f = irgrad.load(grad_file, expected_sha256=digest.upper())
+    assert f.sha256 == digest
+    assert_tree_close(f(PARAMS, X), jax_grad())
+    other = irgrad.export(lambda x: x * 3.0, irgrad.ShapeDtypeStruct((2,), np.float32)).serialize()
+
+    def parsed(*args):
+        raise AssertionError("the artifact was parsed before its hash was checked")
+    monkeypatch.setattr(artifact, "vm_module", parsed)
+    with pytest.raises(irgrad.ArtifactError, match=rf"<bytes> has SHA-256 {hashlib.sha256(other).hexdigest()}, "
+                                                   rf"not the expected {digest}; refusing to load it"):
+        irgrad.load(other, expected_sha256=digest)
+    with pytest.raises(ValueError, match="is not 64 hex digits"):
+        irgrad.load(other, expected_sha256="abc")
+
+
+def test_load_docstring_says_an_artifact_is_code():
+    assert "native machine code" in irgrad.load.__doc__ and "expected_sha256" in irgrad.load.__doc__
