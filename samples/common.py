@@ -81,12 +81,30 @@ def save_checkpoint(path: str, epoch: int, params, opt_state=(), losses=()) -> N
 
 def load_checkpoint(path: str, params, opt_state=()):
     """(epoch, params, opt_state, losses) from a file written by save_checkpoint; the templates give
-    the pytree structure, and the loaded leaves become device arrays."""
-    with np.load(path) as f:
-        def restore(name, template):
-            leaves, treedef = tree_flatten(template)
-            return tree_unflatten(treedef, [jnp.asarray(f[f"{name}_{i}"]) for i in range(len(leaves))])
-        return int(f["epoch"]), restore("params", params), restore("opt", opt_state), list(f["losses"])
+    the pytree structure, and the loaded leaves become device arrays. Only plain arrays are read:
+    a file or array that needs pickle (which can run code) is refused with ValueError."""
+    arrays = _plain_arrays(path)
+
+    def restore(name, template):
+        leaves, treedef = tree_flatten(template)
+        return tree_unflatten(treedef, [jnp.asarray(arrays[f"{name}_{i}"]) for i in range(len(leaves))])
+    return int(arrays["epoch"]), restore("params", params), restore("opt", opt_state), list(arrays["losses"])
+
+
+def _plain_arrays(path: str) -> dict:
+    """Every array in an .npz, read without pickle."""
+    key, arrays = None, {}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            for key in f.files:
+                arrays[key] = f[key]
+        return arrays
+    except ValueError as e:
+        if "allow_pickle" not in str(e):
+            raise
+        what = f"its array {key!r} is" if key else "it is"
+        raise ValueError(f"checkpoint {path}: {what} pickled Python objects; checkpoints hold plain NumPy arrays "
+                         "and are never unpickled (unpickling can run code)") from None
 
 
 def resume(args, params, opt_state=()):

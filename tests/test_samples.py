@@ -117,3 +117,36 @@ def test_training_on_vulkan_matches_cpu():
     vk = linear.main(["--epochs", "30", "--device", "vulkan"])
     assert vk["params"]["w"].device.platform == "vulkan"
     np.testing.assert_allclose(vk["losses"], cpu["losses"], rtol=1e-4)
+
+
+class _RunsCode:
+    """Unpickling this creates a file: the proof that a pickle ran code."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return open, (self.marker, "w")
+
+
+def test_checkpoint_with_pickled_objects_is_refused(tmp_path):
+    common = importlib.import_module("common")
+    marker = tmp_path / "pickle-ran"
+    good = tmp_path / "good.npz"
+    common.save_checkpoint(str(good), 3, {"w": np.ones(2, np.float32)})
+    with np.load(good) as f:
+        arrays = dict(f)
+    arrays["params_0"] = np.array([_RunsCode(marker)], dtype=object)
+    planted = tmp_path / "planted.npz"
+    np.savez(planted, **arrays)
+    with pytest.raises(ValueError, match=r"its array 'params_0' is pickled Python objects; .* never unpickled"):
+        common.load_checkpoint(str(planted), {"w": np.ones(2, np.float32)})
+    raw = tmp_path / "raw.npz"                      # a bare pickle with a checkpoint's name
+    with open(raw, "wb") as f:
+        import pickle
+        pickle.dump({"epoch": _RunsCode(marker)}, f)
+    with pytest.raises(ValueError, match=r"checkpoint .*raw.npz: it is pickled Python objects"):
+        common.load_checkpoint(str(raw), {"w": np.ones(2, np.float32)})
+    assert not marker.exists()
+    epoch, params, _, _ = common.load_checkpoint(str(good), {"w": np.zeros(2, np.float32)})
+    assert epoch == 3 and np.array_equal(np.asarray(params["w"]), np.ones(2))
