@@ -447,6 +447,29 @@ def test_key_is_made_once_private_and_kept(key_dir):
     assert disk_cache.user_key() == key
 
 
+KEY_RACE = textwrap.dedent("""
+    import sys, time
+    from irgrad.runtime import disk_cache
+    while time.time() < float(sys.argv[1]):
+        pass
+    print(disk_cache.user_key().hex())
+""")
+
+
+@posix_only
+def test_processes_making_the_key_at_once_agree(key_dir):
+    start = str(__import__("time").time() + 3)
+    env = dict(os.environ, IRGRAD_CONFIG_DIR=str(key_dir))
+    procs = [subprocess.Popen([sys.executable, "-c", KEY_RACE, start], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    keys = []
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0 and "Warning" not in err, err
+        keys.append(out.strip())
+    assert len(set(keys)) == 1 and bytes.fromhex(keys[0]) == (key_dir / disk_cache.KEY_FILE).read_bytes()
+
+
 def _loose_key(d):
     os.chmod(d / disk_cache.KEY_FILE, 0o644)
 
