@@ -81,7 +81,7 @@ def astype(x, dtype):
         if x.dtype == dt and not x.weak_type:
             return x
         return bind("convert_element_type", x, new_dtype=dt, weak_type=False)
-    return Array(np.asarray(host_value(x)).astype(dt))
+    return Array(dtypes.convert(host_value(x), dt))
 
 
 def _convert(x, dt, weak):
@@ -92,7 +92,7 @@ def _convert(x, dt, weak):
     xd, xw = dtypes.dtype_and_weak(x)
     if xd == dt and isinstance(x, Array):
         return x
-    return Array(np.asarray(host_value(x)).astype(dt), weak_type=xw)
+    return Array(dtypes.convert(host_value(x), dt), weak_type=xw)
 
 
 def _promote(*args):
@@ -170,10 +170,15 @@ mod = remainder
 
 
 def fmod(x, y):
+    """C's fmod: the remainder of truncating division, with the sign of x (lax.rem).
+
+    >>> fmod(array([7, -7]), 2)
+    Array([ 1, -1], dtype=int32)
+    """
     x, y = _promote(x, y)
-    if dtypes.is_float(x.dtype):
-        return subtract(x, multiply(trunc(true_divide(x, y)), y))
-    return subtract(x, multiply(bind("div", x, y), y))
+    if not dtypes.is_float(x.dtype):
+        y = where(equal(y, 0), ones_like(y), y)   # as JAX: fmod(x, 0) = 0 for integers
+    return bind("fmod", x, y)
 
 
 def power(x, y):
@@ -458,12 +463,28 @@ def prod(a, axis=None, dtype=None, keepdims=False):
     return _reduce("reduce_prod", a, axis, keepdims)
 
 
+def _nonempty(a, axis, what):
+    """JAX's ValueError for a max / min / argmax / argmin over a zero-size axis (which has no
+    identity), raised at trace time too, so jit never returns lax.reduce_max's -inf."""
+    a = a if _is_array(a) else asarray(a)
+    if builtins.any(a.shape[i] == 0 for i in _axes(axis, a.ndim)):
+        if what.startswith("arg"):
+            raise ValueError(f"attempt to get {what} of an empty sequence")
+        raise ValueError(f"zero-size array to reduction operation {what} which has no identity")
+    return a
+
+
 def max(a, axis=None, keepdims=False):
-    return _reduce("reduce_max", a, axis, keepdims)
+    """The largest element over `axis` (all axes by default); an empty axis is an error.
+
+    >>> max(array([[1.0, 5.0], [3.0, 2.0]]), axis=1)
+    Array([5., 3.], dtype=float32)
+    """
+    return _reduce("reduce_max", _nonempty(a, axis, "max"), axis, keepdims)
 
 
 def min(a, axis=None, keepdims=False):
-    return _reduce("reduce_min", a, axis, keepdims)
+    return _reduce("reduce_min", _nonempty(a, axis, "min"), axis, keepdims)
 
 
 amax, amin = max, min
@@ -516,11 +537,11 @@ def _argext(prim, a, axis, keepdims):
 
 
 def argmax(a, axis=None, keepdims=False):
-    return _argext("argmax", a, axis, keepdims)
+    return _argext("argmax", _nonempty(a, axis, "argmax"), axis, keepdims)
 
 
 def argmin(a, axis=None, keepdims=False):
-    return _argext("argmin", a, axis, keepdims)
+    return _argext("argmin", _nonempty(a, axis, "argmin"), axis, keepdims)
 
 
 def cumsum(a, axis=None, dtype=None):

@@ -230,8 +230,52 @@ def _erf_impl(x):
 elementwise("erf", _erf_impl, {"f": math.erf})
 
 
+# Integer division by zero and INT_MIN / -1 trap on x86 (and are undefined in MLIR), so the
+# divisor is made safe first and XLA's results selected in: lax.div(x, 0) = -1 (all ones when
+# unsigned), lax.div(INT_MIN, -1) = INT_MIN, lax.rem(x, 0) = x, lax.rem(INT_MIN, -1) = 0.
+
+def _icmp(pred, a, b):
+    return arith.CmpIOp(getattr(arith.CmpIPredicate, pred), a, b).result
+
+
+def _safe_divisor(a, b, signed):
+    """b, with 1 where b == 0 (and, if signed, where a == INT_MIN and b == -1)."""
+    bad = _icmp("eq", b, _const(0, b))
+    if signed:
+        int_min = _const(-(1 << (b.type.width - 1)), a)
+        bad = arith.ori(bad, arith.andi(_icmp("eq", a, int_min), _icmp("eq", b, _const(-1, b))))
+    return arith.select(bad, _const(1, b), b)
+
+
+def _div_i(a, b):
+    """lax.div on signed ints: truncating; x / 0 = -1; INT_MIN / -1 = INT_MIN."""
+    q = arith.divsi(a, _safe_divisor(a, b, True))
+    return arith.select(_icmp("eq", b, _const(0, b)), _const(-1, a), q)
+
+
+def _div_u(a, b):
+    q = arith.divui(a, _safe_divisor(a, b, False))
+    return arith.select(_icmp("eq", b, _const(0, b)), _const(-1, a), q)
+
+
+def _trunc_rem_i(a, b):
+    """lax.rem on signed ints: the sign of a; x % 0 = x; INT_MIN % -1 = 0."""
+    r = arith.remsi(a, _safe_divisor(a, b, True))
+    return arith.select(_icmp("eq", b, _const(0, b)), a, r)
+
+
+def _trunc_rem_u(a, b):
+    r = arith.remui(a, _safe_divisor(a, b, False))
+    return arith.select(_icmp("eq", b, _const(0, b)), a, r)
+
+
 def _floordiv_i(a, b):
-    return arith.floordivsi(a, b)
+    """jnp.floor_divide on signed ints, as JAX builds it: lax.div, minus 1 where the signs
+    differ and lax.rem is nonzero (so 7 // 0 = -2, 0 // 0 = -1)."""
+    q = _div_i(a, b)
+    signs_differ = _icmp("ne", _sign_i(a), _sign_i(b))
+    inexact = _icmp("ne", _trunc_rem_i(a, b), _const(0, a))
+    return arith.select(arith.andi(signs_differ, inexact), arith.subi(q, _const(1, q)), q)
 
 
 def _rem_f(a, b):
@@ -245,6 +289,8 @@ def _rem_f(a, b):
 
 
 def _rem_i(a, b):
+    """jnp.remainder on signed ints: the sign of b; x % 0 = 0 (JAX divides by 1 there)."""
+    b = arith.select(_icmp("eq", b, _const(-1, b)), _const(1, b), _safe_divisor(a, b, False))
     r = arith.remsi(a, b)
     zero = _const(0, r)
     nonzero = arith.CmpIOp(arith.CmpIPredicate.ne, r, zero).result
@@ -254,14 +300,45 @@ def _rem_i(a, b):
 
 
 def _floordiv_f(a, b):
-    return math.floor(arith.divf(a, b))
+    """jnp.floor_divide on floats, JAX's _float_divmod (CPython's float_divmod): the quotient
+    of a - fmod(a, b), one less where fmod's sign is not b's, rounded half away from zero."""
+    zero = _const(0.0, a)
+    mod = arith.remf(a, b)
+    b_zero = arith.CmpFOp(arith.CmpFPredicate.OEQ, b, zero).result
+    div = arith.divf(arith.select(b_zero, a, arith.subf(a, mod)), b)
+    nonzero = arith.CmpFOp(arith.CmpFPredicate.UNE, mod, zero).result
+    signs = arith.CmpFOp(arith.CmpFPredicate.UNE, _sign_f(b), _sign_f(mod)).result
+    div = arith.select(arith.andi(nonzero, signs), arith.subf(div, _const(1.0, div)), div)
+    return math.round(div)
+
+
+def _np_floor_divide(a, b):
+    """jnp.floor_divide's numbers in NumPy (see _floordiv_i and _floordiv_f)."""
+    if a.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            mod = np.fmod(a, b)
+            div = np.where(b == 0, a, a - mod) / b
+            div = np.where((mod != 0) & (np.sign(b) != np.sign(mod)), div - a.dtype.type(1), div)
+            t = np.trunc(div)   # then round half away from zero (lax.round's default)
+            return np.where(np.abs(div - t) >= 0.5, t + np.sign(div), t).astype(a.dtype)
+    q = _np_div(a, b)
+    if a.dtype.kind == "u":
+        return q
+    inexact = _np_trunc_rem(a, b) != 0
+    return np.where((np.sign(a) != np.sign(b)) & inexact, q - a.dtype.type(1), q).astype(a.dtype)
+
+
+def _np_trunc_rem(a, b):
+    """lax.rem on ints: x % 0 = x, INT_MIN % -1 = 0."""
+    safe = np.where((b == 0) | (b == -1), 1, b).astype(a.dtype) if a.dtype.kind == "i" else np.where(b == 0, 1, b)
+    return np.where(b == 0, a, np.fmod(a, safe)).astype(a.dtype)
 
 
 def _np_div(a, b):
+    """lax.div: ints truncate, x / 0 = -1 (all ones unsigned), INT_MIN / -1 = INT_MIN."""
     if np.dtype(a.dtype).kind in "iu":
-        with np.errstate(divide="ignore"):
-            q = np.where(b == 0, -1, np.trunc(a / np.where(b == 0, 1, b)))
-        return q.astype(a.dtype)
+        wide = np.where(b == 0, -1, np.trunc(a.astype(np.float64) / np.where(b == 0, 1, b)))
+        return wide.astype(np.int64).astype(a.dtype)   # INT_MIN / -1 = 2**31 wraps to INT_MIN
     return np.true_divide(a, b)
 
 
@@ -273,9 +350,13 @@ BINARY = {
     "add": (np.add, {"f": arith.addf, "i": arith.addi, "u": arith.addi, "b": arith.ori}),
     "sub": (np.subtract, {"f": arith.subf, "i": arith.subi, "u": arith.subi}),
     "mul": (np.multiply, {"f": arith.mulf, "i": arith.muli, "u": arith.muli, "b": arith.andi}),
-    "div": (_np_div, {"f": arith.divf, "i": arith.divsi, "u": arith.divui}),
-    "floor_divide": (np.floor_divide, {"f": _floordiv_f, "i": _floordiv_i, "u": arith.divui}),
-    "rem": (np.remainder, {"f": _rem_f, "i": _rem_i, "u": arith.remui}),
+    "div": (_np_div, {"f": arith.divf, "i": _div_i, "u": _div_u}),
+    "floor_divide": (_np_floor_divide, {"f": _floordiv_f, "i": _floordiv_i, "u": _div_u}),
+    "rem": (np.remainder, {"f": _rem_f, "i": _rem_i,
+                           "u": lambda a, b: arith.remui(a, _safe_divisor(a, b, False))}),
+    # lax.rem: the sign of the dividend (C's fmod); ints: x % 0 = x, INT_MIN % -1 = 0.
+    "fmod": (lambda a, b: np.fmod(a, b) if a.dtype.kind == "f" else _np_trunc_rem(a, b),
+             {"f": arith.remf, "i": _trunc_rem_i, "u": _trunc_rem_u}),
     "pow": (_np_pow, {"f": math.powf}),
     "max": (np.maximum, {"f": arith.maximumf, "i": arith.maxsi, "u": arith.maxui, "b": arith.ori}),
     "min": (np.minimum, {"f": arith.minimumf, "i": arith.minsi, "u": arith.minui, "b": arith.andi}),
@@ -352,6 +433,23 @@ elementwise("integer_pow", _ipow_impl, {"f": _ipow_body, "i": _ipow_body})
 
 # -------------------------------------------------------------- convert_element_type
 
+def _float_to_int(x, dst, info):
+    """XLA's float -> integer conversion: truncate, saturate at the type's range, NaN -> 0
+    (fptosi / fptoui alone give poison out of range)."""
+    if x.type.width < 32:
+        x = arith.extf(ir.F32Type.get(), x)   # the bounds below are exact in f32, not f16
+    lo, hi = _const(float(info.min), x), _const(float(info.max) + 1.0, x)   # powers of two: exact
+    above = arith.CmpFOp(arith.CmpFPredicate.OGE, x, hi).result
+    below = arith.CmpFOp(arith.CmpFPredicate.OLT, x, lo).result
+    in_range = arith.andi(arith.CmpFOp(arith.CmpFPredicate.OGE, x, lo).result,
+                          arith.CmpFOp(arith.CmpFPredicate.OLT, x, hi).result)
+    safe = arith.select(in_range, x, _const(0.0, x))
+    t = arith.fptosi(dst, safe) if info.min < 0 else arith.fptoui(dst, safe)
+    t = arith.select(in_range, t, _const(0, t))   # NaN
+    t = arith.select(above, _const(int(info.max) if info.min < 0 else -1, t), t)   # unsigned max: all ones
+    return arith.select(below, _const(int(info.min), t), t)
+
+
 def _convert_body(x, *, src_dtype, new_dtype, weak_type=False):
     # The source kind comes from the aval: MLIR integers are signless, so uint32 reads as int32.
     dst = elem_type(new_dtype)
@@ -365,7 +463,7 @@ def _convert_body(x, *, src_dtype, new_dtype, weak_type=False):
         sw, dw = x.type.width, dst.width
         return x if sw == dw else (arith.extf(dst, x) if sw < dw else arith.truncf(dst, x))
     if src_kind == "f":
-        return arith.fptosi(dst, x) if dst_kind == "i" else arith.fptoui(dst, x)
+        return _float_to_int(x, dst, np.iinfo(new_dtype))
     if dst_kind == "f":
         return arith.sitofp(dst, x) if src_kind == "i" else arith.uitofp(dst, x)
     sw, dw = x.type.width, dst.width
@@ -379,7 +477,7 @@ def _convert_body(x, *, src_dtype, new_dtype, weak_type=False):
 PRIMITIVES["convert_element_type"] = Primitive(
     "convert_element_type",
     lambda a, *, new_dtype, weak_type=False: ShapedArray(a.shape, np.dtype(new_dtype), weak_type),
-    lambda x, *, new_dtype, weak_type=False: x.astype(new_dtype),
+    lambda x, *, new_dtype, weak_type=False: dtypes.convert(x, new_dtype),
     lambda out, ins, v, **p: v if ins[0].dtype == out.dtype else
     lower_elementwise(out, ins, [v], lambda x: _convert_body(x, src_dtype=ins[0].dtype, **p)),
 )
@@ -493,8 +591,12 @@ def _make_reducer(name, impl, identity, combiners):
             del shape[ax]
         return v
 
-    PRIMITIVES[name] = Primitive(name, _reduce_shape,
-                                 lambda x, *, axes: impl(x, axis=tuple(axes)).astype(x.dtype), lower)
+    def eager(x, *, axes):
+        if x.size == 0 and name in ("reduce_max", "reduce_min"):   # the identity, as the lowering
+            return impl(x, axis=tuple(axes), initial=identity(x.dtype)).astype(x.dtype)
+        return impl(x, axis=tuple(axes)).astype(x.dtype)
+
+    PRIMITIVES[name] = Primitive(name, _reduce_shape, eager, lower)
 
 
 for _n, (_impl, _id, _combs) in _REDUCERS.items():
