@@ -132,11 +132,15 @@ greater_equal = _binary("ge", "greater_equal")
 bitwise_and = _binary("and", "bitwise_and")
 bitwise_or = _binary("or", "bitwise_or")
 bitwise_xor = _binary("xor", "bitwise_xor")
-left_shift = _binary("shift_left", "left_shift")
+
+
+def left_shift(x, y):
+    x, y = _promote_numeric(x, y)
+    return bind("shift_left", x, y)
 
 
 def right_shift(x, y):
-    x, y = _promote(x, y)
+    x, y = _promote_numeric(x, y)
     return bind("shift_right_logical" if x.dtype.kind == "u" else "shift_right_arithmetic", x, y)
 
 
@@ -156,13 +160,21 @@ def true_divide(x, y):
 divide = true_divide
 
 
+def _promote_numeric(*args):
+    """_promote, then bool -> int32 (JAX's promote_args_numeric: 7 // True is an int)."""
+    args = _promote(*args)
+    if aval_of(args[0]).dtype == np.bool_:
+        args = [astype(a, np.int32) for a in args]
+    return args
+
+
 def floor_divide(x, y):
-    x, y = _promote(x, y)
+    x, y = _promote_numeric(x, y)
     return bind("floor_divide", x, y)
 
 
 def remainder(x, y):
-    x, y = _promote(x, y)
+    x, y = _promote_numeric(x, y)
     return bind("rem", x, y)
 
 
@@ -175,8 +187,9 @@ def fmod(x, y):
     >>> fmod(array([7, -7]), 2)
     Array([ 1, -1], dtype=int32)
     """
-    x, y = _promote(x, y)
-    if not dtypes.is_float(x.dtype):
+    was_bool = dtypes.result_type(dtypes.dtype_and_weak(x), dtypes.dtype_and_weak(y))[0] == np.bool_
+    x, y = _promote_numeric(x, y)
+    if not dtypes.is_float(x.dtype) and not was_bool:   # JAX's quirk: fmod(True, False) is 1
         y = where(equal(y, 0), ones_like(y), y)   # as JAX: fmod(x, 0) = 0 for integers
     return bind("fmod", x, y)
 
@@ -188,8 +201,10 @@ def power(x, y):
         x = _check_arg("power", x)
         if not _is_array(x):
             x = asarray(x) if not isinstance(x, float) else Array(np.float32(x), weak_type=True)
+        if aval_of(x).dtype == np.bool_:
+            x = astype(x, np.int32)   # as JAX: True ** 2 is an int32
         return bind("integer_pow", x, y=int(y))
-    x, y = _promote(x, y)
+    x, y = _promote_numeric(x, y)
     if not dtypes.is_float(x.dtype):
         if isinstance(x, Tracer) or isinstance(y, Tracer):
             raise TypeError(f"power of integer arrays by a traced integer exponent is not supported "
@@ -220,17 +235,32 @@ log1p, expm1, sqrt, cbrt, tanh = (_unary(n, n) for n in ("log1p", "expm1", "sqrt
 sin, cos, tan, sinh, cosh = (_unary(n, n) for n in ("sin", "cos", "tan", "sinh", "cosh"))
 arctan, arcsin, arccos = _unary("arctan", "arctan"), _unary("arcsin", "arcsin"), _unary("arccos", "arccos")
 arcsinh, arccosh, arctanh = _unary("arcsinh", "arcsinh"), _unary("arccosh", "arccosh"), _unary("arctanh", "arctanh")
-floor, ceil, trunc = _unary("floor", "floor"), _unary("ceil", "ceil"), _unary("trunc", "trunc")
+def _identity_for(kinds, op):
+    """`op`, except that arrays whose dtype kind is in `kinds` come back unchanged (as JAX's
+    floor of an int, or abs of an unsigned int)."""
+    def f(x):
+        x = _check_arg(op.__name__, x)
+        if dtypes.dtype_and_weak(x)[0].kind in kinds and not isinstance(x, (int, float)):
+            return asarray(x)
+        return op(x)
+    f.__name__, f.__doc__ = op.__name__, op.__doc__
+    return f
+
+
+floor, ceil, trunc = (_identity_for("iub", _unary(n, n)) for n in ("floor", "ceil", "trunc"))
 negative = _unary("neg", "negative", float_only=False)
-abs = absolute = _unary("abs", "abs", float_only=False)
+abs = absolute = _identity_for("ub", _unary("abs", "abs", float_only=False))
 sign = _unary("sign", "sign", float_only=False)
 rsqrt = _unary("rsqrt", "rsqrt")
 
 
 def round(x, decimals=0):
-    (x,) = _float_operands(x) if not _is_array(x) or dtypes.is_float(aval_of(x).dtype) else (x,)
-    if not dtypes.is_float(aval_of(x).dtype):
-        return x
+    kind = dtypes.dtype_and_weak(_check_arg("round", x))[0].kind
+    if kind == "b":
+        raise ValueError("data type <class 'numpy.bool'> not inexact")   # JAX's error
+    if kind in "iu" and not isinstance(x, int):
+        return asarray(x)
+    (x,) = _float_operands(x)
     if decimals == 0:
         return bind("round", x)
     f = 10.0 ** decimals
@@ -550,6 +580,10 @@ def cumsum(a, axis=None, dtype=None):
     if axis is None:
         a, axis = ravel(a), 0
     axis = _axes(axis, a.ndim)[0]
+    if dtype is not None:
+        a = astype(a, dtype)
+    elif a.dtype == np.bool_:
+        a = astype(a, np.int32)   # as JAX
     n = a.shape[axis]
     upper = Array(np.triu(np.ones((n, n), a.dtype)))
     moved = moveaxis(a, axis, -1)

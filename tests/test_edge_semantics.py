@@ -108,3 +108,45 @@ def test_reductions_of_empty_arrays_that_are_defined_match_jax():
     for name, f in cases.items():
         _same(f(inp), f(jnp), f"eager {name}")
         _same(jitted[name], f(jnp), f"jit {name}")
+
+
+B1, B2 = np.array([True, False, True, False]), np.array([True, True, False, False])
+U8, I8 = np.uint8([1, 0, 255, 3]), np.int8([1, -2, 127, -128])
+# jnp functions on bool and integer operands: JAX converts bools to int32 for arithmetic, leaves
+# integers alone in floor / ceil / trunc / round, and unsigned ints alone in abs.
+INTEGER_CONVENTIONS = {
+    "floor_divide_bool": lambda np_: np_.floor_divide(B1, B2), "remainder_bool": lambda np_: np_.remainder(B1, B2),
+    "fmod_bool": lambda np_: np_.fmod(B1, B2), "power_bool": lambda np_: np_.power(B1, B2),
+    "square_bool": lambda np_: np_.square(B1),
+    "shifts_bool": lambda np_: np_.left_shift(B1, B2) + np_.right_shift(B1, B2),
+    "abs_bool": lambda np_: np_.abs(B1), "abs_uint8": lambda np_: np_.abs(U8), "floor_bool": lambda np_: np_.floor(B1),
+    "floor_int8": lambda np_: np_.floor(I8), "ceil_uint8": lambda np_: np_.ceil(U8),
+    "round_int8": lambda np_: np_.round(I8),
+    "cumsum_bool": lambda np_: np_.cumsum(B1), "neg_uint8": lambda np_: -np_.asarray(U8),
+    "sign_uint8": lambda np_: np_.sign(U8), "cube_uint8": lambda np_: np_.asarray(U8) ** 3,
+    "argmax_uint8": lambda np_: np_.argmax(np_.asarray(np.uint8([3, 200, 7]))),
+    "argmin_bool": lambda np_: np_.argmin(np_.asarray([True, False, True])),
+    "matmul_bool": lambda np_: np_.asarray(np.array([[1, 1], [0, 1]], bool)) @ np_.asarray(np.tri(2, dtype=bool)),
+    "shift_uint8_past_width": lambda np_: np_.left_shift(np_.asarray(U8), np_.asarray(np.uint8([8, 9, 1, 200]))),
+    "shift_int8_past_width": lambda np_: np_.right_shift(np_.asarray(I8), np_.asarray(np.int8([8, 9, -1, 1]))),
+}
+
+
+def test_integer_and_bool_conventions_match_jax():
+    jitted = irgrad.jit(lambda: {k: f(inp) for k, f in INTEGER_CONVENTIONS.items()})()
+    for name, f in INTEGER_CONVENTIONS.items():
+        theirs = f(jnp)
+        _same(f(inp), theirs, f"eager {name}")
+        _same(jitted[name], theirs, f"jit {name}")
+
+
+@pytest.mark.parametrize("name, fn", [("negative_bool", lambda np_: np_.negative(B1)),
+                                      ("sign_bool", lambda np_: np_.sign(B1)),
+                                      ("integer_pow_negative", lambda np_: np_.asarray(I8) ** -1)])
+def test_integer_operations_jax_refuses_are_refused(name, fn):
+    with pytest.raises(TypeError):
+        fn(jnp)
+    with pytest.raises(TypeError):
+        fn(inp)
+    with pytest.raises(TypeError):
+        irgrad.jit(lambda: fn(inp))()
