@@ -614,7 +614,7 @@ def _fma_impl(a, b, c):
     return _fma32(a, b, c).astype(a.dtype)
 
 
-elementwise("fma", _fma_impl, {"f": math.fma})
+elementwise("fma", _fma_impl, {"f": _in_f32(math.fma)})   # float16: one f32 fma, rounded, on every CPU
 
 
 # --------------------------------------------------------------------- reductions
