@@ -27,6 +27,7 @@ import numpy as np
 
 __all__ = [
     "canonicalize_dtype",
+    "convert",
     "default_float",
     "default_int",
     "default_uint",
@@ -345,3 +346,26 @@ def float_result(dtype: Any, weak: bool, *, reduction: bool = False) -> tuple[np
     dt = canonicalize_dtype(dtype)
     out = dt if dt.kind == "f" else _FLOAT32
     return out, bool(weak) and dt != _BOOL and not reduction
+
+
+def convert(x: Any, dtype: Any) -> np.ndarray:
+    """``x`` converted to ``dtype`` with XLA's semantics (``lax.convert_element_type``).
+
+    Floats become integers by truncation toward zero, saturating at the integer type's
+    range, with NaN -> 0 (NumPy's ``astype`` leaves these undefined: INT_MIN on x86-64).
+    Everything else is ``astype``: integers wrap, ``bool`` is ``x != 0`` (NaN -> True).
+
+    >>> convert(np.float32([np.nan, np.inf, -1e10, 2.7, -2.7]), np.int32)
+    array([          0,  2147483647, -2147483648,           2,          -2], dtype=int32)
+    >>> convert(np.float32([-1.0, 300.0]), np.uint8)
+    array([  0, 255], dtype=uint8)
+    """
+    x = np.asarray(x)
+    dt = np.dtype(dtype)
+    if x.dtype.kind != "f" or dt.kind not in "iu":
+        return x.astype(dt)
+    info = np.iinfo(dt)
+    wide = x.astype(np.float64)   # exact for every float16/32 value and every int32 bound
+    with np.errstate(invalid="ignore"):
+        clipped = np.clip(np.where(np.isnan(wide), 0.0, wide), float(info.min), float(info.max))
+    return np.trunc(clipped).astype(dt)

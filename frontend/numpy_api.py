@@ -81,7 +81,7 @@ def astype(x, dtype):
         if x.dtype == dt and not x.weak_type:
             return x
         return bind("convert_element_type", x, new_dtype=dt, weak_type=False)
-    return Array(np.asarray(host_value(x)).astype(dt))
+    return Array(dtypes.convert(host_value(x), dt))
 
 
 def _convert(x, dt, weak):
@@ -92,7 +92,7 @@ def _convert(x, dt, weak):
     xd, xw = dtypes.dtype_and_weak(x)
     if xd == dt and isinstance(x, Array):
         return x
-    return Array(np.asarray(host_value(x)).astype(dt), weak_type=xw)
+    return Array(dtypes.convert(host_value(x), dt), weak_type=xw)
 
 
 def _promote(*args):
@@ -132,11 +132,15 @@ greater_equal = _binary("ge", "greater_equal")
 bitwise_and = _binary("and", "bitwise_and")
 bitwise_or = _binary("or", "bitwise_or")
 bitwise_xor = _binary("xor", "bitwise_xor")
-left_shift = _binary("shift_left", "left_shift")
+
+
+def left_shift(x, y):
+    x, y = _promote_numeric(x, y)
+    return bind("shift_left", x, y)
 
 
 def right_shift(x, y):
-    x, y = _promote(x, y)
+    x, y = _promote_numeric(x, y)
     return bind("shift_right_logical" if x.dtype.kind == "u" else "shift_right_arithmetic", x, y)
 
 
@@ -156,13 +160,21 @@ def true_divide(x, y):
 divide = true_divide
 
 
+def _promote_numeric(*args):
+    """_promote, then bool -> int32 (JAX's promote_args_numeric: 7 // True is an int)."""
+    args = _promote(*args)
+    if aval_of(args[0]).dtype == np.bool_:
+        args = [astype(a, np.int32) for a in args]
+    return args
+
+
 def floor_divide(x, y):
-    x, y = _promote(x, y)
+    x, y = _promote_numeric(x, y)
     return bind("floor_divide", x, y)
 
 
 def remainder(x, y):
-    x, y = _promote(x, y)
+    x, y = _promote_numeric(x, y)
     return bind("rem", x, y)
 
 
@@ -170,10 +182,16 @@ mod = remainder
 
 
 def fmod(x, y):
-    x, y = _promote(x, y)
-    if dtypes.is_float(x.dtype):
-        return subtract(x, multiply(trunc(true_divide(x, y)), y))
-    return subtract(x, multiply(bind("div", x, y), y))
+    """C's fmod: the remainder of truncating division, with the sign of x (lax.rem).
+
+    >>> fmod(array([7, -7]), 2)
+    Array([ 1, -1], dtype=int32)
+    """
+    was_bool = dtypes.result_type(dtypes.dtype_and_weak(x), dtypes.dtype_and_weak(y))[0] == np.bool_
+    x, y = _promote_numeric(x, y)
+    if not dtypes.is_float(x.dtype) and not was_bool:   # JAX's quirk: fmod(True, False) is 1
+        y = where(equal(y, 0), ones_like(y), y)   # as JAX: fmod(x, 0) = 0 for integers
+    return bind("fmod", x, y)
 
 
 def power(x, y):
@@ -183,8 +201,10 @@ def power(x, y):
         x = _check_arg("power", x)
         if not _is_array(x):
             x = asarray(x) if not isinstance(x, float) else Array(np.float32(x), weak_type=True)
+        if aval_of(x).dtype == np.bool_:
+            x = astype(x, np.int32)   # as JAX: True ** 2 is an int32
         return bind("integer_pow", x, y=int(y))
-    x, y = _promote(x, y)
+    x, y = _promote_numeric(x, y)
     if not dtypes.is_float(x.dtype):
         if isinstance(x, Tracer) or isinstance(y, Tracer):
             raise TypeError(f"power of integer arrays by a traced integer exponent is not supported "
@@ -215,17 +235,32 @@ log1p, expm1, sqrt, cbrt, tanh = (_unary(n, n) for n in ("log1p", "expm1", "sqrt
 sin, cos, tan, sinh, cosh = (_unary(n, n) for n in ("sin", "cos", "tan", "sinh", "cosh"))
 arctan, arcsin, arccos = _unary("arctan", "arctan"), _unary("arcsin", "arcsin"), _unary("arccos", "arccos")
 arcsinh, arccosh, arctanh = _unary("arcsinh", "arcsinh"), _unary("arccosh", "arccosh"), _unary("arctanh", "arctanh")
-floor, ceil, trunc = _unary("floor", "floor"), _unary("ceil", "ceil"), _unary("trunc", "trunc")
+def _identity_for(kinds, op):
+    """`op`, except that arrays whose dtype kind is in `kinds` come back unchanged (as JAX's
+    floor of an int, or abs of an unsigned int)."""
+    def f(x):
+        x = _check_arg(op.__name__, x)
+        if dtypes.dtype_and_weak(x)[0].kind in kinds and not isinstance(x, (int, float)):
+            return asarray(x)
+        return op(x)
+    f.__name__, f.__doc__ = op.__name__, op.__doc__
+    return f
+
+
+floor, ceil, trunc = (_identity_for("iub", _unary(n, n)) for n in ("floor", "ceil", "trunc"))
 negative = _unary("neg", "negative", float_only=False)
-abs = absolute = _unary("abs", "abs", float_only=False)
+abs = absolute = _identity_for("ub", _unary("abs", "abs", float_only=False))
 sign = _unary("sign", "sign", float_only=False)
 rsqrt = _unary("rsqrt", "rsqrt")
 
 
 def round(x, decimals=0):
-    (x,) = _float_operands(x) if not _is_array(x) or dtypes.is_float(aval_of(x).dtype) else (x,)
-    if not dtypes.is_float(aval_of(x).dtype):
-        return x
+    kind = dtypes.dtype_and_weak(_check_arg("round", x))[0].kind
+    if kind == "b":
+        raise ValueError("data type <class 'numpy.bool'> not inexact")   # JAX's error
+    if kind in "iu" and not isinstance(x, int):
+        return asarray(x)
+    (x,) = _float_operands(x)
     if decimals == 0:
         return bind("round", x)
     f = 10.0 ** decimals
@@ -458,12 +493,28 @@ def prod(a, axis=None, dtype=None, keepdims=False):
     return _reduce("reduce_prod", a, axis, keepdims)
 
 
+def _nonempty(a, axis, what):
+    """JAX's ValueError for a max / min / argmax / argmin over a zero-size axis (which has no
+    identity), raised at trace time too, so jit never returns lax.reduce_max's -inf."""
+    a = a if _is_array(a) else asarray(a)
+    if builtins.any(a.shape[i] == 0 for i in _axes(axis, a.ndim)):
+        if what.startswith("arg"):
+            raise ValueError(f"attempt to get {what} of an empty sequence")
+        raise ValueError(f"zero-size array to reduction operation {what} which has no identity")
+    return a
+
+
 def max(a, axis=None, keepdims=False):
-    return _reduce("reduce_max", a, axis, keepdims)
+    """The largest element over `axis` (all axes by default); an empty axis is an error.
+
+    >>> max(array([[1.0, 5.0], [3.0, 2.0]]), axis=1)
+    Array([5., 3.], dtype=float32)
+    """
+    return _reduce("reduce_max", _nonempty(a, axis, "max"), axis, keepdims)
 
 
 def min(a, axis=None, keepdims=False):
-    return _reduce("reduce_min", a, axis, keepdims)
+    return _reduce("reduce_min", _nonempty(a, axis, "min"), axis, keepdims)
 
 
 amax, amin = max, min
@@ -516,11 +567,11 @@ def _argext(prim, a, axis, keepdims):
 
 
 def argmax(a, axis=None, keepdims=False):
-    return _argext("argmax", a, axis, keepdims)
+    return _argext("argmax", _nonempty(a, axis, "argmax"), axis, keepdims)
 
 
 def argmin(a, axis=None, keepdims=False):
-    return _argext("argmin", a, axis, keepdims)
+    return _argext("argmin", _nonempty(a, axis, "argmin"), axis, keepdims)
 
 
 def cumsum(a, axis=None, dtype=None):
@@ -529,6 +580,10 @@ def cumsum(a, axis=None, dtype=None):
     if axis is None:
         a, axis = ravel(a), 0
     axis = _axes(axis, a.ndim)[0]
+    if dtype is not None:
+        a = astype(a, dtype)
+    elif a.dtype == np.bool_:
+        a = astype(a, np.int32)   # as JAX
     n = a.shape[axis]
     upper = Array(np.triu(np.ones((n, n), a.dtype)))
     moved = moveaxis(a, axis, -1)

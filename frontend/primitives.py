@@ -131,10 +131,29 @@ def _kind(dtype):
                                               ("u" if np.dtype(dtype).kind == "u" else "i"))
 
 
-def elementwise(name, impl, bodies, out_dtype=None, weak=None):
+def _in_f32(body):
+    """`body` computed in float32 and rounded back, for narrower floats: how XLA CPU
+    evaluates float16 transcendentals (IREE's f16 polynomials are off by tens of ulps)."""
+    def wrapped(*args, **params):
+        narrow = args[-1].type
+        if not isinstance(narrow, ir.F16Type):
+            return body(*args, **params)
+        f32 = ir.F32Type.get()
+        wide = [arith.extf(f32, a) if a.type == narrow else a for a in args]
+        return arith.truncf(narrow, body(*wide, **params))
+    return wrapped
+
+
+def elementwise(name, impl, bodies, out_dtype=None, weak=None, check=None):
     """Register an elementwise primitive. `bodies` maps a dtype kind ('f', 'i', 'u',
-    'b') of the operands to a scalar builder."""
+    'b') of the operands to a scalar builder; other dtypes are refused (eagerly too).
+    `check(*avals, **params)` may refuse more."""
     def shape_rule(*avals, **params):
+        kind = _kind(avals[-1].dtype)
+        if kind not in bodies and "*" not in bodies:
+            raise TypeError(f"{name} does not accept {avals[-1].dtype.name} operands at {user_location()}")
+        if check:
+            check(*avals, **params)
         shape = broadcast_shapes(name, *avals)
         dt = out_dtype(avals) if out_dtype else avals[-1].dtype
         w = weak(avals) if weak else all(a.weak_type for a in avals)
@@ -185,9 +204,49 @@ def _np_round(x):
     return np.round(x)  # round half to even, as jnp.round
 
 
+def _isinf(x):
+    return arith.CmpFOp(arith.CmpFPredicate.OEQ, math.absf(x), _const(np.inf, x)).result
+
+
+def _cbrt_f(x):
+    """IREE's cbrt gives NaN at +-inf."""
+    return arith.select(_isinf(x), x, math.cbrt(x))
+
+
+def _asinh_f(x):
+    """asinh is odd; IREE's gives +0 at -0 and NaN at -inf."""
+    return math.copysign(math.asinh(math.absf(x)), x)
+
+
+def _atan2_f(y, x):
+    """atan2 with C99's special values (IREE's expansion gives NaN at zeros and infinities):
+    y = +-0: +-0 for x > 0 or x = +0, +-pi for x < 0 or x = -0; y = +-inf: +-pi/4 (x = +inf),
+    +-3pi/4 (x = -inf), +-pi/2 (x finite); x = +-inf, y finite: +-0 / +-pi."""
+    r = math.atan2(y, x)
+    c = lambda v: math.copysign(_const(v, y), y)
+    x_neg = arith.CmpIOp(arith.CmpIPredicate.slt, arith.bitcast(ir.IntegerType.get_signless(x.type.width), x),
+                         _const(0, arith.bitcast(ir.IntegerType.get_signless(x.type.width), x))).result
+    inf_x, inf_y = _isinf(x), _isinf(y)
+    y_zero = arith.CmpFOp(arith.CmpFPredicate.OEQ, y, _const(0.0, y)).result
+    x_nan = arith.CmpFOp(arith.CmpFPredicate.UNO, x, x).result
+    half_turn = arith.select(x_neg, c(np.pi), c(0.0))
+    r = arith.select(arith.andi(inf_x, arith.xori(inf_y, _const(1, inf_y))), half_turn, r)
+    r = arith.select(arith.andi(y_zero, arith.xori(x_nan, _const(1, x_nan))), half_turn, r)
+    corner = arith.select(inf_x, arith.select(x_neg, c(3 * np.pi / 4), c(np.pi / 4)), c(np.pi / 2))
+    return arith.select(arith.andi(inf_y, arith.xori(x_nan, _const(1, x_nan))), corner, r)
+
+
+def _sign_u(x):
+    return arith.select(arith.CmpIOp(arith.CmpIPredicate.ne, x, _const(0, x)).result, _const(1, x), x)
+
+
+def _neg_i(x):
+    return arith.subi(_const(0, x), x)
+
+
 UNARY = {
-    # name: (numpy impl, float body, int body)
-    "neg": (np.negative, arith.negf, lambda x: arith.subi(_const(0, x), x)),
+    # name: (numpy impl, float body, signed int body, unsigned int body)
+    "neg": (np.negative, arith.negf, _neg_i, _neg_i),
     "exp": (np.exp, math.exp, None),
     "exp2": (np.exp2, math.exp2, None),
     "log": (np.log, math.log, None),
@@ -198,7 +257,7 @@ UNARY = {
     "sqrt": (np.sqrt, math.sqrt, None),
     "rsqrt": (lambda x: np.float32(1) / np.sqrt(x) if x.dtype == np.float32 else 1 / np.sqrt(x),
               math.rsqrt, None),
-    "cbrt": (np.cbrt, math.cbrt, None),
+    "cbrt": (np.cbrt, _cbrt_f, None),
     "tanh": (np.tanh, math.tanh, None),
     "sin": (np.sin, math.sin, None),
     "cos": (np.cos, math.cos, None),
@@ -208,18 +267,21 @@ UNARY = {
     "arccos": (np.arccos, math.acos, None),
     "sinh": (np.sinh, math.sinh, None),
     "cosh": (np.cosh, math.cosh, None),
-    "arcsinh": (np.arcsinh, math.asinh, None),
+    "arcsinh": (np.arcsinh, _asinh_f, None),
     "arccosh": (np.arccosh, math.acosh, None),
     "arctanh": (np.arctanh, math.atanh, None),
-    "abs": (np.abs, math.absf, math.absi),
-    "sign": (np.sign, _sign_f, _sign_i),
+    "abs": (np.abs, math.absf, math.absi),   # JAX refuses unsigned abs
+    "sign": (np.sign, _sign_f, _sign_i, _sign_u),
     "floor": (np.floor, math.floor, None),
     "ceil": (np.ceil, math.ceil, None),
     "round": (_np_round, math.roundeven, None),
     "trunc": (np.trunc, math.trunc, None),
 }
-for _n, (_impl, _f, _i) in UNARY.items():
-    elementwise(_n, _impl, {"f": _f, **({"i": _i} if _i else {})})
+# Computed exactly in any float width; the others go through float32 for float16.
+_EXACT_FLOAT = {"neg", "abs", "sign", "floor", "ceil", "round", "trunc"}
+for _n, (_impl, _f, _i, *_u) in UNARY.items():
+    _bodies = {"f": _f if _n in _EXACT_FLOAT else _in_f32(_f), **({"i": _i} if _i else {})}
+    elementwise(_n, _impl, {**_bodies, **({"u": _u[0]} if _u else {})})
 
 
 def _erf_impl(x):
@@ -227,11 +289,55 @@ def _erf_impl(x):
     return np.vectorize(pm.erf, otypes=[x.dtype])(x)
 
 
-elementwise("erf", _erf_impl, {"f": math.erf})
+elementwise("erf", _erf_impl, {"f": _in_f32(math.erf)})
+
+
+# Integer division by zero and INT_MIN / -1 trap on x86 (and are undefined in MLIR), so the
+# divisor is made safe first and XLA's results selected in: lax.div(x, 0) = -1 (all ones when
+# unsigned), lax.div(INT_MIN, -1) = INT_MIN, lax.rem(x, 0) = x, lax.rem(INT_MIN, -1) = 0.
+
+def _icmp(pred, a, b):
+    return arith.CmpIOp(getattr(arith.CmpIPredicate, pred), a, b).result
+
+
+def _safe_divisor(a, b, signed):
+    """b, with 1 where b == 0 (and, if signed, where a == INT_MIN and b == -1)."""
+    bad = _icmp("eq", b, _const(0, b))
+    if signed:
+        int_min = _const(-(1 << (b.type.width - 1)), a)
+        bad = arith.ori(bad, arith.andi(_icmp("eq", a, int_min), _icmp("eq", b, _const(-1, b))))
+    return arith.select(bad, _const(1, b), b)
+
+
+def _div_i(a, b):
+    """lax.div on signed ints: truncating; x / 0 = -1; INT_MIN / -1 = INT_MIN."""
+    q = arith.divsi(a, _safe_divisor(a, b, True))
+    return arith.select(_icmp("eq", b, _const(0, b)), _const(-1, a), q)
+
+
+def _div_u(a, b):
+    q = arith.divui(a, _safe_divisor(a, b, False))
+    return arith.select(_icmp("eq", b, _const(0, b)), _const(-1, a), q)
+
+
+def _trunc_rem_i(a, b):
+    """lax.rem on signed ints: the sign of a; x % 0 = x; INT_MIN % -1 = 0."""
+    r = arith.remsi(a, _safe_divisor(a, b, True))
+    return arith.select(_icmp("eq", b, _const(0, b)), a, r)
+
+
+def _trunc_rem_u(a, b):
+    r = arith.remui(a, _safe_divisor(a, b, False))
+    return arith.select(_icmp("eq", b, _const(0, b)), a, r)
 
 
 def _floordiv_i(a, b):
-    return arith.floordivsi(a, b)
+    """jnp.floor_divide on signed ints, as JAX builds it: lax.div, minus 1 where the signs
+    differ and lax.rem is nonzero (so 7 // 0 = -2, 0 // 0 = -1)."""
+    q = _div_i(a, b)
+    signs_differ = _icmp("ne", _sign_i(a), _sign_i(b))
+    inexact = _icmp("ne", _trunc_rem_i(a, b), _const(0, a))
+    return arith.select(arith.andi(signs_differ, inexact), arith.subi(q, _const(1, q)), q)
 
 
 def _rem_f(a, b):
@@ -245,6 +351,8 @@ def _rem_f(a, b):
 
 
 def _rem_i(a, b):
+    """jnp.remainder on signed ints: the sign of b; x % 0 = 0 (JAX divides by 1 there)."""
+    b = arith.select(_icmp("eq", b, _const(-1, b)), _const(1, b), _safe_divisor(a, b, False))
     r = arith.remsi(a, b)
     zero = _const(0, r)
     nonzero = arith.CmpIOp(arith.CmpIPredicate.ne, r, zero).result
@@ -254,15 +362,80 @@ def _rem_i(a, b):
 
 
 def _floordiv_f(a, b):
-    return math.floor(arith.divf(a, b))
+    """jnp.floor_divide on floats, JAX's _float_divmod (CPython's float_divmod): the quotient
+    of a - fmod(a, b), one less where fmod's sign is not b's, rounded half away from zero."""
+    zero = _const(0.0, a)
+    mod = arith.remf(a, b)
+    b_zero = arith.CmpFOp(arith.CmpFPredicate.OEQ, b, zero).result
+    div = arith.divf(arith.select(b_zero, a, arith.subf(a, mod)), b)
+    nonzero = arith.CmpFOp(arith.CmpFPredicate.UNE, mod, zero).result
+    signs = arith.CmpFOp(arith.CmpFPredicate.UNE, _sign_f(b), _sign_f(mod)).result
+    div = arith.select(arith.andi(nonzero, signs), arith.subf(div, _const(1.0, div)), div)
+    return math.round(div)
+
+
+def _np_floor_divide(a, b):
+    """jnp.floor_divide's numbers in NumPy (see _floordiv_i and _floordiv_f)."""
+    if a.dtype.kind == "f":
+        with np.errstate(all="ignore"):
+            mod = np.fmod(a, b)
+            div = np.where(b == 0, a, a - mod) / b
+            div = np.where((mod != 0) & (np.sign(b) != np.sign(mod)), div - a.dtype.type(1), div)
+            t = np.trunc(div)   # then round half away from zero (lax.round's default)
+            return np.where(np.abs(div - t) >= 0.5, t + np.sign(div), t).astype(a.dtype)
+    q = _np_div(a, b)
+    if a.dtype.kind == "u":
+        return q
+    inexact = _np_trunc_rem(a, b) != 0
+    return np.where((np.sign(a) != np.sign(b)) & inexact, q - a.dtype.type(1), q).astype(a.dtype)
+
+
+def _np_trunc_rem(a, b):
+    """lax.rem on ints: x % 0 = x, INT_MIN % -1 = 0."""
+    safe = np.where((b == 0) | (b == -1), 1, b).astype(a.dtype) if a.dtype.kind == "i" else np.where(b == 0, 1, b)
+    return np.where(b == 0, a, np.fmod(a, safe)).astype(a.dtype)
 
 
 def _np_div(a, b):
+    """lax.div: ints truncate, x / 0 = -1 (all ones unsigned), INT_MIN / -1 = INT_MIN."""
     if np.dtype(a.dtype).kind in "iu":
-        with np.errstate(divide="ignore"):
-            q = np.where(b == 0, -1, np.trunc(a / np.where(b == 0, 1, b)))
-        return q.astype(a.dtype)
+        wide = np.where(b == 0, -1, np.trunc(a.astype(np.float64) / np.where(b == 0, 1, b)))
+        return wide.astype(np.int64).astype(a.dtype)   # INT_MIN / -1 = 2**31 wraps to INT_MIN
     return np.true_divide(a, b)
+
+
+def _too_far(b):
+    """The shift amount is at least the width, read as unsigned (XLA's reading)."""
+    return arith.CmpIOp(arith.CmpIPredicate.uge, b, _const(b.type.width, b)).result
+
+
+def _shift(op):
+    def body(a, b):
+        return arith.select(_too_far(b), _const(0, a), op(a, b))
+    return body
+
+
+def _shift_arith(a, b):
+    return arith.shrsi(a, arith.select(_too_far(b), _const(a.type.width - 1, b), b))
+
+
+def _np_shift(how):
+    """XLA's shifts in NumPy: on the bit pattern, amounts read as unsigned, >= width -> 0 / the sign."""
+    def impl(a, b):
+        bits = a.dtype.itemsize * 8
+        signed, unsigned = np.dtype(f"int{bits}"), np.dtype(f"uint{bits}")
+        amount = b.astype(unsigned)
+        far = amount >= bits
+        amount = np.where(far, 0, amount).astype(unsigned)
+        if how == "left":
+            out = np.where(far, 0, a.astype(unsigned) << amount)
+        elif how == "logical":
+            out = np.where(far, 0, a.astype(unsigned) >> amount)
+        else:
+            s = a.view(signed)
+            out = np.where(far, s >> (bits - 1), s >> amount.astype(signed))
+        return np.asarray(out).astype(unsigned).view(a.dtype)
+    return impl
 
 
 def _np_pow(a, b):
@@ -273,19 +446,23 @@ BINARY = {
     "add": (np.add, {"f": arith.addf, "i": arith.addi, "u": arith.addi, "b": arith.ori}),
     "sub": (np.subtract, {"f": arith.subf, "i": arith.subi, "u": arith.subi}),
     "mul": (np.multiply, {"f": arith.mulf, "i": arith.muli, "u": arith.muli, "b": arith.andi}),
-    "div": (_np_div, {"f": arith.divf, "i": arith.divsi, "u": arith.divui}),
-    "floor_divide": (np.floor_divide, {"f": _floordiv_f, "i": _floordiv_i, "u": arith.divui}),
-    "rem": (np.remainder, {"f": _rem_f, "i": _rem_i, "u": arith.remui}),
-    "pow": (_np_pow, {"f": math.powf}),
+    "div": (_np_div, {"f": arith.divf, "i": _div_i, "u": _div_u}),
+    "floor_divide": (_np_floor_divide, {"f": _floordiv_f, "i": _floordiv_i, "u": _div_u}),
+    "rem": (np.remainder, {"f": _rem_f, "i": _rem_i,
+                           "u": lambda a, b: arith.remui(a, _safe_divisor(a, b, False))}),
+    # lax.rem: the sign of the dividend (C's fmod); ints: x % 0 = x, INT_MIN % -1 = 0.
+    "fmod": (lambda a, b: np.fmod(a, b) if a.dtype.kind == "f" else _np_trunc_rem(a, b),
+             {"f": arith.remf, "i": _trunc_rem_i, "u": _trunc_rem_u}),
+    "pow": (_np_pow, {"f": _in_f32(math.powf)}),
     "max": (np.maximum, {"f": arith.maximumf, "i": arith.maxsi, "u": arith.maxui, "b": arith.ori}),
     "min": (np.minimum, {"f": arith.minimumf, "i": arith.minsi, "u": arith.minui, "b": arith.andi}),
-    "atan2": (np.arctan2, {"f": math.atan2}),
+    "atan2": (np.arctan2, {"f": _in_f32(_atan2_f)}),
     "and": (np.bitwise_and, {"i": arith.andi, "u": arith.andi, "b": arith.andi}),
     "or": (np.bitwise_or, {"i": arith.ori, "u": arith.ori, "b": arith.ori}),
     "xor": (np.bitwise_xor, {"i": arith.xori, "u": arith.xori, "b": arith.xori}),
-    "shift_left": (np.left_shift, {"i": arith.shli, "u": arith.shli}),
-    "shift_right_logical": (np.right_shift, {"u": arith.shrui, "i": arith.shrui}),
-    "shift_right_arithmetic": (np.right_shift, {"i": arith.shrsi}),
+    "shift_left": (_np_shift("left"), {"i": _shift(arith.shli), "u": _shift(arith.shli)}),
+    "shift_right_logical": (_np_shift("logical"), {"u": _shift(arith.shrui), "i": _shift(arith.shrui)}),
+    "shift_right_arithmetic": (_np_shift("arithmetic"), {"i": _shift_arith, "u": _shift_arith}),
 }
 for _n, (_impl, _bodies) in BINARY.items():
     elementwise(_n, _impl, _bodies)
@@ -322,7 +499,7 @@ elementwise("select", lambda c, a, b: np.where(c, a, b), {"*": arith.select},
 def _ipow_body(x, *, y):
     """x ** y for a Python int y, by repeated squaring (JAX's integer_pow)."""
     n, acc, base = abs(y), None, x
-    mul = arith.mulf if dtypes.is_float(dtype_np(x)) else arith.muli
+    mul = arith.mulf if isinstance(x.type, ir.FloatType) else arith.muli
     while n:
         if n & 1:
             acc = base if acc is None else mul(acc, base)
@@ -336,21 +513,46 @@ def _ipow_body(x, *, y):
     return acc
 
 
-def dtype_np(v):
-    t = v.type
-    return np.float32 if isinstance(t, ir.F32Type) else (np.float64 if isinstance(t, ir.F64Type) else np.int32)
+def _ipow_check(x, *, y):
+    if y < 0 and not dtypes.is_float(x.dtype):
+        raise TypeError(f"Integers cannot be raised to negative powers, got integer_pow({x.dtype.name}, {y}) "
+                        f"at {user_location()}")
 
 
 def _ipow_impl(x, *, y):
-    if y < 0:
-        return (np.ones((), x.dtype) / x ** (-y)).astype(x.dtype)
-    return (x ** y).astype(x.dtype) if y else np.ones_like(x)
+    """The same repeated squaring as _ipow_body, each product rounded to x's dtype."""
+    n, acc, base = abs(y), None, x
+    while n:
+        if n & 1:
+            acc = base if acc is None else acc * base
+        n >>= 1
+        if n:
+            base = base * base
+    acc = np.ones_like(x) if acc is None else acc
+    return (np.ones((), x.dtype) / acc).astype(x.dtype) if y < 0 else acc.astype(x.dtype)
 
 
-elementwise("integer_pow", _ipow_impl, {"f": _ipow_body, "i": _ipow_body})
+elementwise("integer_pow", _ipow_impl, {"f": _ipow_body, "i": _ipow_body, "u": _ipow_body}, check=_ipow_check)
 
 
 # -------------------------------------------------------------- convert_element_type
+
+def _float_to_int(x, dst, info):
+    """XLA's float -> integer conversion: truncate, saturate at the type's range, NaN -> 0
+    (fptosi / fptoui alone give poison out of range)."""
+    if x.type.width < 32:
+        x = arith.extf(ir.F32Type.get(), x)   # the bounds below are exact in f32, not f16
+    lo, hi = _const(float(info.min), x), _const(float(info.max) + 1.0, x)   # powers of two: exact
+    above = arith.CmpFOp(arith.CmpFPredicate.OGE, x, hi).result
+    below = arith.CmpFOp(arith.CmpFPredicate.OLT, x, lo).result
+    in_range = arith.andi(arith.CmpFOp(arith.CmpFPredicate.OGE, x, lo).result,
+                          arith.CmpFOp(arith.CmpFPredicate.OLT, x, hi).result)
+    safe = arith.select(in_range, x, _const(0.0, x))
+    t = arith.fptosi(dst, safe) if info.min < 0 else arith.fptoui(dst, safe)
+    t = arith.select(in_range, t, _const(0, t))   # NaN
+    t = arith.select(above, _const(int(info.max) if info.min < 0 else -1, t), t)   # unsigned max: all ones
+    return arith.select(below, _const(int(info.min), t), t)
+
 
 def _convert_body(x, *, src_dtype, new_dtype, weak_type=False):
     # The source kind comes from the aval: MLIR integers are signless, so uint32 reads as int32.
@@ -365,7 +567,7 @@ def _convert_body(x, *, src_dtype, new_dtype, weak_type=False):
         sw, dw = x.type.width, dst.width
         return x if sw == dw else (arith.extf(dst, x) if sw < dw else arith.truncf(dst, x))
     if src_kind == "f":
-        return arith.fptosi(dst, x) if dst_kind == "i" else arith.fptoui(dst, x)
+        return _float_to_int(x, dst, np.iinfo(new_dtype))
     if dst_kind == "f":
         return arith.sitofp(dst, x) if src_kind == "i" else arith.uitofp(dst, x)
     sw, dw = x.type.width, dst.width
@@ -379,7 +581,7 @@ def _convert_body(x, *, src_dtype, new_dtype, weak_type=False):
 PRIMITIVES["convert_element_type"] = Primitive(
     "convert_element_type",
     lambda a, *, new_dtype, weak_type=False: ShapedArray(a.shape, np.dtype(new_dtype), weak_type),
-    lambda x, *, new_dtype, weak_type=False: x.astype(new_dtype),
+    lambda x, *, new_dtype, weak_type=False: dtypes.convert(x, new_dtype),
     lambda out, ins, v, **p: v if ins[0].dtype == out.dtype else
     lower_elementwise(out, ins, [v], lambda x: _convert_body(x, src_dtype=ins[0].dtype, **p)),
 )
@@ -412,7 +614,7 @@ def _fma_impl(a, b, c):
     return _fma32(a, b, c).astype(a.dtype)
 
 
-elementwise("fma", _fma_impl, {"f": math.fma})
+elementwise("fma", _fma_impl, {"f": _in_f32(math.fma)})   # float16: one f32 fma, rounded, on every CPU
 
 
 # --------------------------------------------------------------------- reductions
@@ -493,8 +695,12 @@ def _make_reducer(name, impl, identity, combiners):
             del shape[ax]
         return v
 
-    PRIMITIVES[name] = Primitive(name, _reduce_shape,
-                                 lambda x, *, axes: impl(x, axis=tuple(axes)).astype(x.dtype), lower)
+    def eager(x, *, axes):
+        if x.size == 0 and name in ("reduce_max", "reduce_min"):   # the identity, as the lowering
+            return impl(x, axis=tuple(axes), initial=identity(x.dtype)).astype(x.dtype)
+        return impl(x, axis=tuple(axes)).astype(x.dtype)
+
+    PRIMITIVES[name] = Primitive(name, _reduce_shape, eager, lower)
 
 
 for _n, (_impl, _id, _combs) in _REDUCERS.items():
@@ -515,10 +721,14 @@ def _argext_lower(cmp):
         et = elem_type(ins[0].dtype)
         it = elem_type(index_dtype)
         kept = [d for d in range(rank) if d != axis]
-        start = -np.inf if cmp == "max" else np.inf
-        best = fill(float(start) if dtypes.is_float(ins[0].dtype) else
-                    (np.iinfo(ins[0].dtype).min if cmp == "max" else np.iinfo(ins[0].dtype).max),
-                    out.shape, et)
+        kind = _kind(ins[0].dtype)
+        if kind == "f":
+            start = float(-np.inf if cmp == "max" else np.inf)
+        elif kind == "i":
+            start = int(np.iinfo(ins[0].dtype).min if cmp == "max" else np.iinfo(ins[0].dtype).max)
+        else:   # unsigned and bool: 0, or all ones
+            start = 0 if cmp == "max" else -1
+        best = fill(start, out.shape, et)
         idx0 = fill(0, out.shape, it)
         is_f = dtypes.is_float(ins[0].dtype)
 
@@ -531,8 +741,8 @@ def _argext_lower(cmp):
                 bnan = arith.CmpFOp(arith.CmpFPredicate.UNO, b, b).result
                 pred = arith.andi(arith.ori(pred, isnan), arith.xori(bnan, _const(1, bnan)))
             else:
-                pred = arith.CmpIOp(arith.CmpIPredicate.sgt if cmp == "max" else arith.CmpIPredicate.slt,
-                                    x, b).result
+                pred = _icmp(("sgt" if cmp == "max" else "slt") if kind == "i" else ("ugt" if cmp == "max" else "ult"),
+                             x, b)
             return [arith.select(pred, x, b), arith.select(pred, i, bi)]
 
         return generic([v], [identity_map(rank)], [best, idx0], [projection_map(rank, kept)] * 2,
@@ -564,6 +774,11 @@ def _dot_shape(a, b, *, contract, batch):
                        a.weak_type and b.weak_type)
 
 
+def _cast(v, aval, dtype):
+    out = ShapedArray(aval.shape, np.dtype(dtype))
+    return lower_elementwise(out, [aval], [v], lambda x: _convert_body(x, src_dtype=aval.dtype, new_dtype=dtype))
+
+
 def _dot_impl(a, b, *, contract, batch):
     (lc, rc), (lb, rb) = contract, batch
     letters = iter("abcdefghijklmnopqrstuvwxyz")
@@ -584,11 +799,16 @@ def _dot_impl(a, b, *, contract, batch):
             lb_[j] = next(letters)
             out.append(lb_[j])
     spec = f"{''.join(la)},{''.join(lb_)}->{''.join(out)}"
-    acc = np.float32 if a.dtype == np.float32 else None
+    acc = np.float32 if a.dtype in (np.float32, np.float16) else None   # float16: as _dot_lower
     return np.einsum(spec, a, b, dtype=acc).astype(a.dtype)
 
 
 def _dot_lower(out, ins, a, b, *, contract, batch):
+    if out.dtype == np.float16:   # as XLA CPU: float32 products and sums, rounded once
+        wide = [_cast(v, av, np.float32) for v, av in zip((a, b), ins)]
+        wide_ins = [ShapedArray(av.shape, np.dtype(np.float32)) for av in ins]
+        r = _dot_lower(ShapedArray(out.shape, np.dtype(np.float32)), wide_ins, *wide, contract=contract, batch=batch)
+        return _cast(r, ShapedArray(out.shape, np.dtype(np.float32)), out.dtype)
     (lc, rc), (lb, rb) = contract, batch
     ra, rb_ = len(ins[0].shape), len(ins[1].shape)
     et = elem_type(out.dtype)
@@ -610,8 +830,8 @@ def _dot_lower(out, ins, a, b, *, contract, batch):
         bmap[j] = nb + nfa + k
     for k, (i, j) in enumerate(zip(lc, rc)):
         amap[i] = bmap[j] = nb + nfa + nfb + k
-    is_f = dtypes.is_float(out.dtype)
-    mul, add = (arith.mulf, arith.addf) if is_f else (arith.muli, arith.addi)
+    mul, add = {"f": (arith.mulf, arith.addf), "b": (arith.andi, arith.ori)}.get(_kind(out.dtype),
+                                                                           (arith.muli, arith.addi))
     return generic([a, b], [projection_map(n, amap), projection_map(n, bmap)], [init],
                    [projection_map(n, list(range(nb + nfa + nfb)))],
                    [PARALLEL] * (nb + nfa + nfb) + [REDUCTION] * len(lc),
@@ -736,8 +956,14 @@ def _iota_lower(out, ins, *, shape, dimension):
     return generic([], [], [empty(shape, et)], [identity_map(rank)], [PARALLEL] * rank, body)[0]
 
 
+def _iota_rule(*, shape, dimension, dtype):
+    if dtypes.is_bool(dtype):
+        raise TypeError(f"iota does not accept dtype bool at {user_location()}")
+    return ShapedArray(tuple(shape), np.dtype(dtype), False)
+
+
 PRIMITIVES["iota"] = Primitive(
-    "iota", lambda *, shape, dimension, dtype: ShapedArray(tuple(shape), np.dtype(dtype), False),
+    "iota", _iota_rule,
     lambda *, shape, dimension, dtype: np.broadcast_to(
         np.arange(shape[dimension], dtype=dtype).reshape([-1 if i == dimension else 1 for i in range(len(shape))]),
         shape).copy(),

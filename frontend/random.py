@@ -237,11 +237,24 @@ def _uniform_traced(key, shape, dt, minval, maxval, partitionable: bool):
     one_bits = np.array(1.0, dt).view(uint)
     floats = _bitcast((raw >> uint(nbits - nmant)) | one_bits, dt) - dt.type(1.0)
     span = maxval - minval
-    if dt == np.float16:  # XLA widens the FMA's float16 operands to float32
-        vals = jnp.astype(_fma(*(jnp.astype(v, np.float32) for v in (floats, span, minval))), dt)
+    if dt == np.float16:  # each op rounded, as rb._uniform (see the note above rb.uniform)
+        vals = _f16_product(floats, span) + minval
     else:
         vals = _fma(floats, span, minval)
     return jnp.maximum(minval, vals)
+
+
+def _f16_product(u, span):
+    """u * span rounded to float16, for u >= +0, as an op LLVM cannot fuse into the next add.
+    IREE allows FMA contraction, and on a CPU with AVX512-FP16 LLVM turns a float16 multiply-add
+    into one `vfmadd213ph` (even when written as f32 ops with truncf/extf between: it shrinks
+    those back to f16 first). fma(u, span, +0) (an f32 fma, exact for f16 operands, rounded to f16)
+    is not an fmul, so it is never contracted (checked in the assembly for sapphirerapids: a
+    vfmadd213ps, a vcvtps2ph, then a separate vaddph); only the sign of a zero product needs
+    fixing (-0 + +0 is +0), and with u >= +0 that sign is span's."""
+    product = _fma(u, span, np.float16(0))
+    signed_zero = _bitcast(_bitcast(span, np.uint16) & np.uint16(0x8000), np.float16)
+    return jnp.where(product == np.float16(0), signed_zero, product)
 
 
 def _xla_log(y):

@@ -378,17 +378,34 @@ def _uniform(key, shape, dtype, minval, maxval, partitionable: bool = True) -> n
     floats = ((raw >> uint(nbits - nmant)) | one_bits).view(dtype) - dtype.type(1.0)
     with np.errstate(over="ignore", invalid="ignore"):
         span = maxval - minval
-        # XLA CPU contracts u * span + minval into one FMA; float16 operands are widened to float32
-        # for it and the float32 result is then rounded to float16.
-        vals = _fma32(floats, span, minval).astype(dtype)
+        if dtype == np.float16:
+            vals = floats * span + minval  # NumPy rounds each float16 op: JAX's semantics (below)
+        else:
+            vals = _fma32(floats, span, minval)  # XLA CPU contracts this into one FMA
     return np.maximum(minval, vals).astype(dtype, copy=False)
+
+
+# Which rounding `u * span + minval` gets is decided by LLVM, for XLA and IREE alike (both emit
+# the multiply and the add with FMA contraction allowed). float32: every x86-64 with FMA3 (all
+# AVX2 / AVX-512 machines) fuses it into one FMA, so JAX's float32 numbers are CPU-independent
+# there, and we reproduce the FMA. float16: XLA keeps the ops in f16 (checked in its dumped HLO
+# and LLVM IR), and LLVM fuses an f16 multiply-add only where f16 arithmetic is native
+# (the avx512fp16 flag: Sapphire Rapids and later Xeons, `vfmadd213ph`); elsewhere (e.g. AMD
+# EPYC Zen 3/4, Intel before Sapphire Rapids) it widens each op to f32 and rounds it back to
+# f16 (`vcvtps2ph` after every op), which is the correctly rounded f16 op. So JAX's float16
+# uniform is CPU-dependent: per-op rounding on most CPUs, one rounding on AVX512-FP16 ones
+# (then up to half an ulp of the product apart). irgrad implements what jax.random._uniform
+# writes and XLA's HLO semantics promise, each op rounded to float16 — equal to JAX bit for
+# bit on every x86-64 without AVX512-FP16, and the same on every CPU for our eager (here) and
+# jitted (random._uniform_traced) paths.
 
 
 def uniform(key, shape=(), dtype=np.float32, minval=0.0, maxval=1.0, *, partitionable: bool = True) -> np.ndarray:
     """Uniform floats in ``[minval, maxval)`` (``jax.random.uniform``); float32 (default) or float16.
 
     The top ``nmant`` random bits become the mantissa of a float in ``[1, 2)``, minus 1, then
-    ``max(minval, u * (maxval - minval) + minval)`` (an FMA on XLA CPU).
+    ``max(minval, u * (maxval - minval) + minval)``: one FMA in float32 (as XLA CPU contracts it),
+    each op rounded in float16 (see the note above ``uniform``).
 
     Example:
         >>> uniform(seed(0), (3,))

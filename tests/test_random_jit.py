@@ -8,6 +8,7 @@ Each test compiles one function that draws from many samplers at once.
 
 from __future__ import annotations
 
+import f16_oracle
 import numpy as np
 import pytest
 from irgrad.frontend import api
@@ -99,6 +100,37 @@ def test_normal_and_gumbel_bits_large_sample():
         jkey = jax.random.wrap_key_data(key)
         assert_same(ours[0], jax.random.normal(jkey, (1 << 16,)))
         assert_same(ours[1], jax.random.gumbel(jkey, (1 << 12,)))
+
+
+F16_BOUNDS = [(-3.0, 5.7), (0.1, 0.3), (2.0, -1.0), (-0.0, -2.5), (-1e6, 1e-3), (7.0, 7.0)]
+
+
+def assert_same_bits(ours, theirs, what=""):
+    """Equal bit patterns (so -0.0 differs from +0.0), any NaN equal to any NaN."""
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    assert (ours.dtype, ours.shape) == (theirs.dtype, theirs.shape), what
+    nan = np.isnan(ours) & np.isnan(theirs)
+    bad = ~nan & (ours.view(np.uint16) != theirs.view(np.uint16))
+    assert not bad.any(), f"{what}: {int(bad.sum())} differ, e.g. {ours[bad][:5]} vs {theirs[bad][:5]}"
+
+
+def test_float16_uniform_bounds_inside_jit_equal_eager_and_jax():
+    """Each float16 op rounded inside jit too (IREE would fuse u * span + minval on CPUs with
+    AVX512-FP16): the same bits as the NumPy path, as the per-op reference, and as JAX."""
+    fn = irgrad.jit(lambda k, lo, hi: [irgrad.random.uniform(k, (1001,), np.float16, lo, hi),
+                                       irgrad.random.uniform(k, (5,), np.float16, -3.0, 5.7)])
+    for seed in (0, 1701):
+        key = rb.seed(seed)
+        for lo, hi in F16_BOUNDS:
+            with np.errstate(over="ignore"):
+                traced, const = fn(key, np.float16(lo), np.float16(hi))
+            eager = rb.uniform(key, (1001,), np.float16, lo, hi)
+            what = f"seed {seed}, [{lo}, {hi})"
+            assert_same_bits(traced, eager, what)
+            assert_same_bits(eager, f16_oracle.uniform_f16_per_op(rb.random_bits(key, 16, (1001,)), lo, hi), what)
+            f16_oracle.assert_matches_jax_f16(traced, jax.random.uniform(jax.random.wrap_key_data(key), (1001,),
+                                                                         np.float16, lo, hi), lo, hi)
+        assert_same_bits(const, rb.uniform(key, (5,), np.float16, -3.0, 5.7), "concrete bounds")
 
 
 def _noisy_step(lib, numpy, key, w, x, y):
