@@ -837,8 +837,11 @@ def _getitem(a, idx):
             return Array(np.asarray(host_value(a))[_clamped_host_index(idx, a.shape)], weak_type=a.weak_type)
         idx = _expand_ellipsis(idx, a.ndim)
         bools = [k for k, i in enumerate(idx) if isinstance(i, (bool, np.bool_))]
-        if len(bools) == 1 and builtins.sum(1 for i in idx if _is_advanced(i)) == 1:
+        advanced = [k for k, i in enumerate(idx) if _is_advanced(i)]
+        if len(bools) == 1 and len(advanced) == 1:
             return _getitem_bool_scalar(a, idx, bools[0])
+        if len(advanced) > 1 and builtins.all(ndim(idx[k]) == 0 and k not in bools for k in advanced):
+            return _getitem_scalars(a, idx, advanced[-1])
         return _advanced_getitem(a, idx)
     n_real = builtins.sum(1 for i in idx if i is not None and i is not Ellipsis)
     if builtins.sum(1 for i in idx if i is Ellipsis) > 1:
@@ -968,6 +971,13 @@ def _expand_ellipsis(idx, ndim):
     k = [j for j, i in enumerate(idx) if i is Ellipsis][0]
     fill = ndim - builtins.sum(_axes_indexed(i) for i in idx)
     return idx[:k] + (slice(None),) * builtins.max(fill, 0) + idx[k + 1:]
+
+
+def _getitem_scalars(a, idx, k):
+    """`a[idx]` (no Ellipsis) whose advanced entries are all 0-d integers (traced): the
+    last one, idx[k], indexes its axis first; the axes before it keep their place."""
+    axis = builtins.sum(1 for i in idx[:k] if i is not None)
+    return _getitem(_getitem(a, (slice(None),) * axis + (idx[k],)), idx[:k] + idx[k + 1:])
 
 
 def _getitem_bool_scalar(a, idx, k):

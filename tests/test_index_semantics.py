@@ -235,6 +235,23 @@ def test_bool_scalar_index(form):
     check_same(run(IR), run(JX), ["eager", "jit", "grad"], form)
 
 
+SCALAR_PAIRS = [(1, 2), (5, -9), (-4, 7), (-1, -1), (100, 0)]
+
+
+def test_several_traced_scalars():
+    """x[i, j] and x[i, :, j] with traced scalars: each clamps on its axis (jit and grad)."""
+    x3 = np.arange(24, dtype=np.float32).reshape(3, 2, 4)
+
+    def run(ns):
+        def f(x, ij):
+            return [x[i, j] for i, j in ij] + [x[i, :, j] for i, j in ij] + [x[..., i, j] for i, j in ij]
+        ids = [(np.int32(i), np.int32(j)) for i, j in SCALAR_PAIRS]
+        loss = lambda x, ij: ns.np.sum(ns.np.stack([ns.np.sum(v ** 2) for v in f(x, ij)]))  # noqa: E731
+        return ns.jit(f)(x3, ids) + [ns.jit(ns.grad(loss))(x3, ids)]
+    labels = [f"{form} {ij}" for form in ("x[i, j]", "x[i, :, j]", "x[..., i, j]") for ij in SCALAR_PAIRS]
+    check_same(run(IR), run(JX), labels + ["grad"], "several traced scalars")
+
+
 MASK_FORMS = {
     "x[x > 15]": lambda x: x[x > 15.0], "X[X > 5]": lambda x: x[x > 5.0],
     "X[:, mask]": lambda x: x[:, np.array([True, False, True, False])],
