@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import builtins
 import operator
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -884,10 +885,18 @@ def _getitem(a, idx):
     integer-array index (see `_advanced_getitem`)."""
     if not isinstance(idx, tuple):
         idx = (idx,)
+    for i in idx:
+        _check_indexer(i)
     if builtins.any(_is_advanced(i) for i in idx):
         if not isinstance(a, Tracer) and not builtins.any(isinstance(i, Tracer) for i in idx):
-            return Array(np.asarray(host_value(a))[tuple(host_value(i) if _is_array(i) else i for i in idx)],
-                         weak_type=a.weak_type)
+            return Array(np.asarray(host_value(a))[_clamped_host_index(idx, a.shape)], weak_type=a.weak_type)
+        idx = _expand_ellipsis(idx, a.ndim)
+        bools = [k for k, i in enumerate(idx) if isinstance(i, (bool, np.bool_))]
+        advanced = [k for k, i in enumerate(idx) if _is_advanced(i)]
+        if len(bools) == 1 and len(advanced) == 1:
+            return _getitem_bool_scalar(a, idx, bools[0])
+        if len(advanced) > 1 and builtins.all(ndim(idx[k]) == 0 and k not in bools for k in advanced):
+            return _getitem_scalars(a, idx, advanced[-1])
         return _advanced_getitem(a, idx)
     n_real = builtins.sum(1 for i in idx if i is not None and i is not Ellipsis)
     if builtins.sum(1 for i in idx if i is Ellipsis) > 1:
@@ -912,6 +921,8 @@ def _getitem(a, idx):
         if isinstance(i, slice):
             lo, hi, st = i.indices(n)
             count = len(range(lo, hi, st))
+            if count == 0:
+                lo, st = 0, 1       # an empty slice: MLIR rejects an offset equal to the size
             if st < 0:
                 rev_axes.append(dim)
                 lo = n - 1 - lo
@@ -921,10 +932,7 @@ def _getitem(a, idx):
             strides.append(st)
             out_shape.append(count)
         else:
-            k = operator.index(i)
-            if not -n <= k < n:
-                raise IndexError(f"index {k} is out of bounds for axis {dim} with size {n}")
-            k %= n
+            k = _clamp_index(operator.index(i), n, dim)
             start.append(k)
             limit.append(k + 1)
             strides.append(1)
@@ -937,11 +945,110 @@ def _getitem(a, idx):
 
 
 _GATHER_MAX_RUNS = 16   # contiguous runs gathered as slices; more (float arrays) use a one-hot matmul
+_ARRAY_OPS = SimpleNamespace(astype=astype, where=where, clip=clip)   # np's names, on irgrad arrays
+
+
+def _clamp_index(i, n: int, axis: int = 0):
+    """JAX's rule for an integer index `i` into an axis of size `n`, on every indexing
+    path: a negative index wraps once (i + n), then the index clamps to [0, n - 1].
+    `i` is a Python int (gives an int), a NumPy array (gives int32 NumPy) or an irgrad
+    array or tracer (gives int32, computed in the trace).
+
+    >>> _clamp_index(np.array([-5, -1, 0, 7]), 3)
+    array([0, 2, 0, 2], dtype=int32)
+    """
+    if isinstance(i, (int, np.integer)):
+        return int(_clamp_index(np.asarray(i), n, axis))
+    if n == 0 and size(i):      # nothing to clamp to; JAX's error types
+        error = IndexError if ndim(i) == 0 else TypeError
+        raise error(f"index is out of bounds for axis {axis} with size 0")
+    xp = _ARRAY_OPS if _is_array(i) else np
+    dt = np.dtype(aval_of(i).dtype)
+    if dt.itemsize < 4:         # so that i + n and n - 1 fit
+        i = xp.astype(i, np.int32)
+    if dt.kind == "i":
+        i = xp.where(i < 0, i + n, i)
+    return xp.astype(xp.clip(i, 0, builtins.max(n - 1, 0)), np.int32)
+
+
+def _in_range(i, n: int):
+    """Whether each index is in [-n, n): in range once a negative index wraps."""
+    return logical_and(i >= -n, i < n) if _is_array(i) else (i >= -n) & (i < n)
+
+
+def _drop_out_of_range_cotangents(taken, ix, n: int):
+    """JAX gathers an integer-array index with clamped values but transposes the gather
+    into XLA's scatter-add, which drops updates out of range: so the rows of `taken`
+    (row k from index k) whose index is out of range keep their value and get no
+    cotangent. (A scalar index is a dynamic slice in JAX: its cotangent is clamped.)"""
+    if not dtypes.is_float(taken.dtype) or (not _is_array(ix) and np.all(_in_range(ix, n))):
+        return taken
+    ok = reshape(_in_range(ravel(ix) if _is_array(ix) else ix.ravel(), n), (-1,) + (1,) * (taken.ndim - 1))
+    return where(ok, taken, bind("stop_gradient", taken))
+
+
+def _check_indexer(i):
+    """JAX's TypeError for an index entry that is not an integer, a boolean, a slice,
+    None or Ellipsis (a float is never truncated to an integer)."""
+    if i is None or i is Ellipsis or isinstance(i, slice):
+        return
+    dt = _index_dtype(i)
+    if not dtypes.is_int(dt) and dt != np.bool_:
+        raise TypeError(f"Indexer must have integer or boolean type, got indexer with type {dt}")
+
+
+def _axes_indexed(i):
+    """How many axes of the indexed array an index entry consumes."""
+    if i is None or i is Ellipsis:
+        return 0
+    return np.ndim(i) if not isinstance(i, slice) and _index_dtype(i) == np.bool_ else 1
+
+
+def _clamped_host_index(idx, shape):
+    """A concrete index tuple for NumPy, each integer entry clamped on its axis."""
+    idx = [host_value(i) if _is_array(i) else i for i in idx]
+    used = builtins.sum(_axes_indexed(i) for i in idx)
+    out, axis = [], 0
+    for i in idx:
+        if i is Ellipsis:
+            axis += len(shape) - used
+        elif not isinstance(i, slice) and i is not None and dtypes.is_int(_index_dtype(i)) and axis < len(shape):
+            i = _clamp_index(i if isinstance(i, (int, np.integer)) else np.asarray(i), shape[axis], axis)
+        out.append(i)
+        axis += _axes_indexed(i)
+    return tuple(out)
+
+
+def _expand_ellipsis(idx, ndim):
+    """`idx` with its Ellipsis replaced by the full slices it stands for."""
+    if not builtins.any(i is Ellipsis for i in idx):
+        return idx
+    k = [j for j, i in enumerate(idx) if i is Ellipsis][0]
+    fill = ndim - builtins.sum(_axes_indexed(i) for i in idx)
+    return idx[:k] + (slice(None),) * builtins.max(fill, 0) + idx[k + 1:]
+
+
+def _getitem_scalars(a, idx, k):
+    """`a[idx]` (no Ellipsis) whose advanced entries are all 0-d integers (traced): the
+    last one, idx[k], indexes its axis first; the axes before it keep their place."""
+    axis = builtins.sum(1 for i in idx[:k] if i is not None)
+    return _getitem(_getitem(a, (slice(None),) * axis + (idx[k],)), idx[:k] + idx[k + 1:])
+
+
+def _getitem_bool_scalar(a, idx, k):
+    """`a[idx]` (no Ellipsis) whose only advanced entry is the scalar bool idx[k]: a new
+    axis there, of length 1 (True) or 0 (False), as in NumPy and JAX."""
+    out = _getitem(a, idx[:k] + (None,) + idx[k + 1:])
+    if idx[k]:
+        return out
+    axis = builtins.sum(1 for i in idx[:k] if i is None or isinstance(i, slice))
+    return _getitem(out, (slice(None),) * axis + (slice(0, 0),))
 
 
 def _is_advanced(i):
-    """A boolean-mask or integer-array index (NumPy's "advanced" indexing)."""
-    if isinstance(i, (list, np.ndarray)):
+    """A boolean-mask or integer-array index (NumPy's "advanced" indexing). A scalar
+    bool is a 0-d mask: a new axis of length 1 (True) or 0 (False)."""
+    if isinstance(i, (list, np.ndarray, bool, np.bool_)):
         return True
     if isinstance(i, Tracer) and concrete_value(i) is None:      # a traced integer: a gather too
         return True
@@ -959,6 +1066,8 @@ def _advanced_getitem(a, idx):
     contiguous runs of selected rows are sliced and concatenated, so the gradient is a
     scatter-add built from slices and pads. Under jit an integer `ix` is gathered with a
     one-hot matmul; a boolean mask is refused (the result's shape would depend on values).
+    Integer indices follow JAX on both paths: values clamp (`_clamp_index`), and an
+    out-of-range entry of an index array gets no cotangent (`_drop_out_of_range_cotangents`).
 
     >>> x = arange(5.0)
     >>> x[x > 2.0]
@@ -972,8 +1081,6 @@ def _advanced_getitem(a, idx):
                         f"(at {user_location()})")
     ix = idx[p]
     is_mask = _index_dtype(ix) == np.bool_
-    if not is_mask and not dtypes.is_int(_index_dtype(ix)):
-        raise IndexError(f"Indexer must have integer or boolean type, got indexer with type {_index_dtype(ix)}")
     m = aval_of(ix).ndim if is_mask else 1
     if len(idx) > p + 1:
         a = _getitem(a, (slice(None),) * (p + m) + tuple(idx[p + 1:]))
@@ -986,7 +1093,7 @@ def _advanced_getitem(a, idx):
     front = transpose(a, list(range(p, p + m)) + list(range(p)) + list(range(p + m, a.ndim)))
     front = reshape(front, (int(np.prod(a.shape[p:p + m], dtype=np.int64)),) + rest)
     if host is None:
-        taken, ishape = _take_traced(front, ix), aval_of(ix).shape
+        taken, ishape = _take_traced(front, _clamp_index(ix, a.shape[p], p)), aval_of(ix).shape
     elif is_mask:
         if host.shape != a.shape[p:p + m]:
             raise IndexError(f"boolean index did not match shape of indexed array in index {p}: "
@@ -994,11 +1101,9 @@ def _advanced_getitem(a, idx):
         flat = np.flatnonzero(host)
         taken, ishape = _take_static(front, flat), (flat.size,)
     else:
-        n = a.shape[p]
-        if host.size and (host.min() < -n or host.max() >= n):
-            raise IndexError(f"index {host.max() if host.max() >= n else host.min()} is out of bounds "
-                             f"for axis {p} with size {n}")
-        taken, ishape = _take_static(front, (host % n).ravel()), host.shape
+        taken, ishape = _take_static(front, _clamp_index(host, a.shape[p], p).ravel()), host.shape
+    if not is_mask and len(ishape):
+        taken = _drop_out_of_range_cotangents(taken, ix if host is None else host, a.shape[p])
     out = reshape(taken, ishape + rest)
     k = len(ishape)
     return transpose(out, list(range(k, k + p)) + list(range(k)) + list(range(k + p, out.ndim)))
@@ -1012,7 +1117,7 @@ def _static_index(ix):
 
 
 def _take_static(a, rows):
-    """`a[rows]` along axis 0 for static `rows` (1-D ints in range)."""
+    """`a[rows]` along axis 0 for static `rows` (1-D ints in range, see `_clamp_index`)."""
     if rows.size == 0:
         return zeros((0,) + a.shape[1:], a.dtype)
     breaks = np.flatnonzero(np.diff(rows) != 1) + 1
@@ -1027,20 +1132,62 @@ def _take_static(a, rows):
 
 
 def _take_traced(a, ix):
-    """`a[ix]` along axis 0 for traced integers `ix`: a one-hot matmul (differentiable in `a`)."""
+    """`a[ix]` along axis 0 for traced integers `ix` in range (see `_clamp_index`): a
+    one-hot matmul, differentiable in `a` (the cotangent goes to the row taken)."""
     n = a.shape[0]
     flat = ravel(ix)
-    flat = where(flat < 0, flat + n, flat)
     onehot = astype(expand_dims(flat, 1) == arange(n), a.dtype)
     return matmul(onehot, reshape(a, (n, -1)))
 
 
-def take(a, indices, axis=None):
-    if isinstance(a, Tracer) or isinstance(indices, Tracer):
-        raise TypeError(f"take with traced operands is not supported at {user_location()}")
-    return Array(np.take(host_value(a), host_value(indices), axis=axis))
+_TAKE_FILL = {"f": np.nan, "c": complex(np.nan, np.nan), "b": True}
 
 
-_IMPORTED = {"annotations", "builtins", "operator", "np", "dtypes", "Array", "Tracer", "aval_of",
+def _take_fill(dtype, fill_value):
+    """jnp.take's default fill: NaN for inexact dtypes, the most negative signed or the
+    largest unsigned integer, True for bool."""
+    if fill_value is not None:
+        return np.array(fill_value, dtype)
+    if dtype.kind in "iu":
+        return np.array(np.iinfo(dtype).min if dtype.kind == "i" else np.iinfo(dtype).max, dtype)
+    return np.array(_TAKE_FILL[dtype.kind], dtype)
+
+
+def take(a, indices, axis=None, out=None, mode=None, unique_indices=False, indices_are_sorted=False,
+         fill_value=None):
+    """`a` at integer `indices` along `axis` (of the flattened `a` for axis=None), with
+    JAX's modes for out-of-range indices: "fill" (the default: `fill_value`, by default
+    NaN for floats, where an index is outside [-n, n); negative ones count from the end),
+    "clip" (clamp to [0, n - 1], so -1 takes element 0) and "wrap" (modulo n).
+
+    >>> take(arange(3.0), np.array([0, 5, -1]))
+    Array([ 0., nan,  2.], dtype=float32)
+    >>> take(arange(3.0), np.array([0, 5, -1]), mode="clip")
+    Array([0., 2., 0.], dtype=float32)
+    """
+    if out is not None:
+        raise NotImplementedError("The 'out' argument to jnp.take is not supported.")
+    a = a if _is_array(a) else asarray(a)
+    if axis is None:
+        a, axis = ravel(a), 0
+    axis = _axes(axis, a.ndim)[0]
+    ind = indices if _is_array(indices) else np.asarray(indices)
+    if not dtypes.is_int(_index_dtype(ind)):
+        raise TypeError(f"take: indices must have an integer type, got {_index_dtype(ind)}")
+    n, mode = a.shape[axis], "fill" if mode is None else mode
+    if mode == "raise":
+        raise NotImplementedError("The 'raise' mode to jnp.take is not supported.")
+    if mode not in ("fill", "clip", "wrap"):
+        raise ValueError(f"Invalid mode '{mode}' for np.take")
+    where_ok = _in_range(ind, n) if mode == "fill" else None
+    ind = clip(ind, 0, n - 1) if mode == "clip" else remainder(ind, n) if mode == "wrap" else ind
+    taken = _getitem(a, (slice(None),) * axis + (ind,))
+    if where_ok is None:
+        return taken
+    where_ok = reshape(where_ok, np.shape(where_ok) + (1,) * (a.ndim - axis - 1))
+    return where(where_ok, taken, _take_fill(a.dtype, fill_value))
+
+
+_IMPORTED = {"annotations", "builtins", "operator", "SimpleNamespace", "np", "dtypes", "Array", "Tracer", "aval_of",
              "NonConcreteBooleanIndexError", "host_value", "user_location", "bind", "broadcast_shapes"}
 __all__ = [n for n in list(globals()) if not n.startswith("_") and n not in _IMPORTED]

@@ -1,0 +1,375 @@
+"""Integer indices follow JAX's semantics on every path, checked against JAX on CPU.
+
+JAX's rule for a gather (`x[i]`, `x[:, i]`, `jnp.take(..., mode="clip")`...): a negative
+index wraps once (i + n), then the index clamps to [0, n - 1]; the gradient goes to the
+clamped position (duplicates accumulate). It holds for static Python ints, NumPy arrays,
+irgrad arrays and traced indices alike, eager and under jit, grad and vmap.
+
+Each compiled test runs every index value of the table through one compiled function
+(one IREE compile per placement and path), and names the index value that differs.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import irgrad
+import irgrad.numpy as inp
+
+jax = pytest.importorskip("jax")
+jax.config.update("jax_enable_x64", False)
+import jax.numpy as jnp  # noqa: E402
+
+IR = SimpleNamespace(np=inp, jit=irgrad.jit, grad=irgrad.grad, vmap=irgrad.vmap)
+JX = SimpleNamespace(np=jnp, jit=jax.jit, grad=jax.grad, vmap=jax.vmap)
+
+X1 = np.array([10.0, 20.0, 30.0], np.float32)
+X2 = (np.arange(12, dtype=np.float32) * 1.5 + 1.0).reshape(3, 4)
+
+# placement -> (array, length n of the indexed axis, indexer)
+PLACEMENTS = {
+    "x[i]": (X1, 3, lambda x, i: x[i]),
+    "X[i]": (X2, 3, lambda x, i: x[i]),
+    "X[:, i]": (X2, 4, lambda x, i: x[:, i]),
+    "X[..., i]": (X2, 4, lambda x, i: x[..., i]),
+    "X[i, 1:]": (X2, 3, lambda x, i: x[i, 1:]),
+    "X[i, -1]": (X2, 3, lambda x, i: x[i, -1]),
+}
+
+
+def scalar_indices(n):
+    """In range, negative in range, the edges, out of range on both sides."""
+    return [1, -1, -n, n - 1, n, n + 2, -(n + 1), -(n + 5), 100, -100]
+
+
+def array_indices(n):
+    """In range with out-of-range, both sides, duplicates (also of clamped values), 2-D."""
+    return [[0, 2, n + 2], [-n - 2, -1, 0, n + 4], [1, 1, -2, n + 6, n + 6, -n - 9, 0],
+            [[0, n + 2], [-n - 1, 1]]]
+
+
+def all_indices(n):
+    return scalar_indices(n) + array_indices(n)
+
+
+def as_index(i):
+    """A Python int stays an int; a list becomes an int32 NumPy array."""
+    return i if isinstance(i, int) else np.array(i, np.int32)
+
+
+def check_same(got, want, labels, what):
+    got, want = list(got), list(want)
+    assert len(got) == len(want) == len(labels)
+    for g, w, label in zip(got, want, labels):
+        g, w = np.asarray(g), np.asarray(w)
+        msg = f"{what}, index {label}"
+        assert g.shape == w.shape, f"{msg}: shape {g.shape} != JAX's {w.shape}"
+        assert g.dtype == w.dtype, f"{msg}: dtype {g.dtype} != JAX's {w.dtype}"
+        np.testing.assert_allclose(g, w, rtol=1e-6, atol=0, err_msg=msg)
+
+
+def loss(ns, fn, x, i):
+    return ns.np.sum(fn(x, i) ** 2)
+
+
+# ------------------------------------------------------------------ eager
+
+EAGER_KINDS = {
+    "python/numpy": as_index,
+    "numpy int64": lambda i: np.asarray(i, np.int64),
+    "irgrad/jax array": None,        # ns.np.asarray(i): an irgrad.Array, or a jax.Array for JAX
+}
+
+
+@pytest.mark.parametrize("kind", list(EAGER_KINDS))
+@pytest.mark.parametrize("placement", list(PLACEMENTS))
+def test_eager(placement, kind):
+    x, n, fn = PLACEMENTS[placement]
+    values = all_indices(n)
+
+    def run(ns):
+        make = EAGER_KINDS[kind] or (lambda i: ns.np.asarray(i))
+        return [fn(ns.np.asarray(x), make(i)) for i in values]
+    check_same(run(IR), run(JX), values, f"eager {placement}")
+
+
+# ------------------------------------------------------------------ compiled paths
+
+def jit_traced(ns, fn, x, values):
+    return ns.jit(lambda x, *ids: [fn(x, i) for i in ids])(x, *[np.asarray(i, np.int32) for i in values])
+
+
+def jit_static(ns, fn, x, values):
+    return ns.jit(lambda x: [fn(x, as_index(i)) for i in values])(x)
+
+
+def grad_traced(ns, fn, x, values):
+    def grads(x, *ids):
+        return [ns.grad(lambda x: loss(ns, fn, x, i))(x) for i in ids]
+    return ns.jit(grads)(x, *[np.asarray(i, np.int32) for i in values])
+
+
+def grad_static(ns, fn, x, values):
+    return ns.jit(lambda x: [ns.grad(lambda x: loss(ns, fn, x, as_index(i)))(x) for i in values])(x)
+
+
+def vmap_x(ns, fn, x, values):
+    xs = np.stack([x, 2 * x + 1, -x])
+    return ns.vmap(lambda x: [fn(x, as_index(i)) for i in values])(xs)
+
+
+def _batched(i):
+    """A batch of three indices of i's shape: i, -i - 1 and i + 1."""
+    i = np.asarray(i, np.int32)
+    return np.stack([i, -i - 1, i + 1])
+
+
+def vmap_index(ns, fn, x, values):
+    x = ns.np.asarray(x)
+    return ns.vmap(lambda *ids: [fn(x, i) for i in ids])(*[_batched(i) for i in values])
+
+
+def vmap_both(ns, fn, x, values):
+    xs = np.stack([x, 2 * x + 1, -x])
+    return ns.vmap(lambda x, *ids: [fn(x, i) for i in ids])(xs, *[_batched(i) for i in values])
+
+
+def vmap_index_grad(ns, fn, x, values):
+    x = ns.np.asarray(x)
+
+    def grads(*ids):
+        return [ns.grad(lambda x: loss(ns, fn, x, i))(x) for i in ids]
+    return ns.vmap(grads)(*[_batched(i) for i in values])
+
+
+PATHS = {f.__name__: f for f in (jit_traced, jit_static, grad_traced, grad_static,
+                                  vmap_x, vmap_index, vmap_both, vmap_index_grad)}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("placement", list(PLACEMENTS))
+def test_compiled(placement, path):
+    x, n, fn = PLACEMENTS[placement]
+    values = all_indices(n)
+    run = PATHS[path]
+    check_same(run(IR, fn, x, values), run(JX, fn, x, values), values, f"{path} {placement}")
+
+
+@pytest.mark.parametrize("i", [1, 5, -5, [0, 2, 5], [5, 5, -1, -9]])
+def test_bare_grad(i):
+    """grad without jit: the index argument is concrete (a static gather in irgrad)."""
+    def run(ns):
+        return [ns.grad(lambda x, i: ns.np.sum(x[i] ** 2))(X1, as_index(i) if isinstance(i, int) else ns.np.asarray(i))]
+    check_same(run(IR), run(JX), [i], "bare grad")
+
+
+# ------------------------------------------------------------------ the issue's examples
+
+def test_issue_examples():
+    x = np.array([10.0, 20.0, 30.0], np.float32)
+    got = [irgrad.jit(lambda x, i: x[i])(inp.array(x), 5), irgrad.jit(lambda x, i: x[i])(inp.array(x), -5),
+           irgrad.jit(lambda x: x[np.array([0, 2, 5])])(inp.array(x)), inp.arange(5.0)[np.array([0, 7])]]
+    want = [jax.jit(lambda x, i: x[i])(jnp.array(x), 5), jax.jit(lambda x, i: x[i])(jnp.array(x), -5),
+            jax.jit(lambda x: x[np.array([0, 2, 5])])(jnp.array(x)), jnp.arange(5.0)[np.array([0, 7])]]
+    check_same(got, want, ["jit 5", "jit -5", "jit [0, 2, 5]", "eager [0, 7]"], "issue #10")
+    np.testing.assert_array_equal(np.asarray(got[0]), 30.0)
+    np.testing.assert_array_equal(np.asarray(got[1]), 10.0)
+    np.testing.assert_array_equal(np.asarray(got[2]), [10.0, 30.0, 30.0])
+    np.testing.assert_array_equal(np.asarray(got[3]), [0.0, 4.0])
+
+
+# ------------------------------------------------------------------ index dtypes
+
+# Values within int32: JAX (x64 off) truncates wider index values to int32, differently on
+# different paths, so those are not a semantics to match.
+DTYPE_CASES = [(np.int8, [-1, 127, -128, 2]), (np.int16, [-4, 300, 1]), (np.int32, [-2**31, 2**31 - 1, 0]),
+               (np.int64, [-2**31 + 5, 2**31 - 1, -1]), (np.uint8, [255, 0, 2]), (np.uint32, [2**31 - 1, 1, 3])]
+
+
+@pytest.mark.parametrize("dtype,values", DTYPE_CASES, ids=[np.dtype(d).name for d, _ in DTYPE_CASES])
+def test_index_dtypes(dtype, values):
+    """Any integer dtype indexes, eager (NumPy and array indices) and under jit."""
+    idx = np.array(values, dtype)
+
+    def run(ns):
+        x = ns.np.asarray(X1)
+        return [x[idx], x[ns.np.asarray(idx)], ns.jit(lambda x, i: x[i])(x, ns.np.asarray(idx)),
+                ns.jit(lambda x, i: x[i])(x, ns.np.asarray(idx[0]))]
+    check_same(run(IR), run(JX), ["numpy", "array", "jit", "jit scalar"], np.dtype(dtype).name)
+
+
+# ------------------------------------------------------------------ other index forms
+
+SLICES = [slice(1, 10), slice(-10, 2), slice(10, -10, -2), slice(5, None), slice(None, -7), slice(-1, -10, -1),
+          slice(2, 1), slice(-100, 100, 3)]
+
+
+def test_slices_out_of_range():
+    """Slice bounds beyond the axis are clipped, as in NumPy and JAX (eager and jit)."""
+    def run(ns):
+        x = ns.np.asarray(X2)
+        eager = [x[s] for s in SLICES] + [x[:, s] for s in SLICES]
+        return eager + ns.jit(lambda x: [x[s] for s in SLICES] + [x[:, s] for s in SLICES])(x)
+    labels = [str(s) for s in SLICES] * 4
+    check_same(run(IR), run(JX), labels, "slices")
+
+
+BOOL_FORMS = {
+    "x[True]": lambda x: x[True], "x[False]": lambda x: x[False], "X[True, 1]": lambda x: x[True, 1],
+    "X[1, True]": lambda x: x[1, True], "X[:, False]": lambda x: x[:, False], "X[..., True]": lambda x: x[..., True],
+    "X[..., False]": lambda x: x[..., False], "X[..., False, 1]": lambda x: x[..., False, 1],
+}
+
+
+@pytest.mark.parametrize("form", list(BOOL_FORMS))
+def test_bool_scalar_index(form):
+    """A Python bool is a 0-d mask (a new axis of length 1 or 0), not the integer 1 or 0."""
+    fn = BOOL_FORMS[form]
+    x = X1 if form.startswith("x") else X2
+
+    def run(ns):
+        return [fn(ns.np.asarray(x)), ns.jit(fn)(x), ns.grad(lambda x: ns.np.sum(fn(x) ** 2))(x)]
+    check_same(run(IR), run(JX), ["eager", "jit", "grad"], form)
+
+
+SCALAR_PAIRS = [(1, 2), (5, -9), (-4, 7), (-1, -1), (100, 0)]
+
+
+def test_several_traced_scalars():
+    """x[i, j] and x[i, :, j] with traced scalars: each clamps on its axis (jit and grad)."""
+    x3 = np.arange(24, dtype=np.float32).reshape(3, 2, 4)
+
+    def run(ns):
+        def f(x, ij):
+            return [x[i, j] for i, j in ij] + [x[i, :, j] for i, j in ij] + [x[..., i, j] for i, j in ij]
+        ids = [(np.int32(i), np.int32(j)) for i, j in SCALAR_PAIRS]
+        loss = lambda x, ij: ns.np.sum(ns.np.stack([ns.np.sum(v ** 2) for v in f(x, ij)]))  # noqa: E731
+        return ns.jit(f)(x3, ids) + [ns.jit(ns.grad(loss))(x3, ids)]
+    labels = [f"{form} {ij}" for form in ("x[i, j]", "x[i, :, j]", "x[..., i, j]") for ij in SCALAR_PAIRS]
+    check_same(run(IR), run(JX), labels + ["grad"], "several traced scalars")
+
+
+MASK_FORMS = {
+    "x[x > 15]": lambda x: x[x > 15.0], "X[X > 5]": lambda x: x[x > 5.0],
+    "X[:, mask]": lambda x: x[:, np.array([True, False, True, False])],
+    "X[mask, 5]": lambda x: x[np.array([False, True, True]), 5], "X[..., mask]": lambda x: x[..., x[0] > 2.0],
+}
+
+
+@pytest.mark.parametrize("form", list(MASK_FORMS))
+def test_boolean_masks_untouched(form):
+    """Boolean masks are not integer indices: nothing is clamped (eager; masks are concrete)."""
+    fn = MASK_FORMS[form]
+    x = X1 if form.startswith("x") else X2
+    check_same([fn(inp.asarray(x))], [fn(jnp.asarray(x))], ["eager"], form)
+
+
+FLOAT_FORMS = {
+    "python float": lambda ns, x: x[1.0],
+    "float array": lambda ns, x: x[np.array([1.0])],
+    "float 0-d array": lambda ns, x: x[ns.np.asarray(1.0)],
+    "jit traced float": lambda ns, x: ns.jit(lambda x, i: x[i])(x, 1.0),
+    "jit traced float array": lambda ns, x: ns.jit(lambda x, i: x[i])(x, np.array([1.0], np.float32)),
+    "X[0, 1.0]": lambda ns, x: ns.np.reshape(x, (1, 3))[0, 1.0],
+}
+
+
+@pytest.mark.parametrize("form", list(FLOAT_FORMS))
+def test_float_index_refused(form):
+    """A float index raises JAX's TypeError, never truncates to an integer."""
+    with pytest.raises(TypeError, match="Indexer must have integer or boolean type") as want:
+        FLOAT_FORMS[form](JX, jnp.asarray(X1))
+    with pytest.raises(type(want.value), match="Indexer must have integer or boolean type"):
+        FLOAT_FORMS[form](IR, inp.asarray(X1))
+
+
+EMPTY_FORMS = {
+    "static int": lambda ns, z: z[0],
+    "numpy array": lambda ns, z: z[np.array([0])],
+    "jit traced int": lambda ns, z: ns.jit(lambda z, i: z[i])(z, 0),
+    "jit traced array": lambda ns, z: ns.jit(lambda z, i: z[i])(z, np.array([0, 1], np.int32)),
+}
+
+
+@pytest.mark.parametrize("form", list(EMPTY_FORMS))
+def test_index_into_empty_axis_raises(form):
+    """There is nothing to clamp to: JAX raises, and so does irgrad (the same error type)."""
+    with pytest.raises((IndexError, TypeError)) as want:
+        EMPTY_FORMS[form](JX, jnp.zeros((0,), np.float32))
+    with pytest.raises(type(want.value)):
+        EMPTY_FORMS[form](IR, inp.zeros((0,), np.float32))
+
+
+def test_several_array_indices_eager():
+    """Eager indexing with several integer arrays (NumPy's advanced indexing) clamps each."""
+    rows, cols = np.array([0, 5, -4, 2]), np.array([-9, 2, 7, -1])
+
+    def run(ns):
+        x = ns.np.asarray(X2)
+        return [x[rows, cols], x[rows, 1], x[7, cols], x[rows[:, None], cols]]
+    check_same(run(IR), run(JX), ["rows, cols", "rows, 1", "7, cols", "outer"], "several array indices")
+
+
+# ------------------------------------------------------------------ jnp.take
+
+TAKE_CASES = {   # name -> (array, keyword arguments)
+    "default": (X1, {}), "fill": (X1, dict(mode="fill")), "clip": (X1, dict(mode="clip")),
+    "wrap": (X1, dict(mode="wrap")), "fill_value": (X1, dict(mode="fill", fill_value=7.0)),
+    "axis=1": (X2, dict(axis=1)), "axis=1 clip": (X2, dict(axis=1, mode="clip")),
+    "axis=None": (X2, dict(axis=None)), "axis=-1 wrap": (X2, dict(axis=-1, mode="wrap")),
+}
+TAKE_INDICES = [[0, 5, -1, -5, 2, 2], [[1, -7], [9, 0]]]
+
+
+def take_loss(ns, x, i, kwargs):
+    """sum(take(x, i) ** 2), NaN fills counted as 0."""
+    v = ns.np.take(x, i, **kwargs)
+    return ns.np.sum(ns.np.where(ns.np.isnan(v), 0.0, v) ** 2)
+
+
+@pytest.mark.parametrize("case", list(TAKE_CASES))
+def test_take(case):
+    """jnp.take's modes: "fill" (the default: fill_value, NaN for floats, where out of
+    range), "clip" (clamp, no wrap) and "wrap" (modulo); eager, jit and grad."""
+    x, kwargs = TAKE_CASES[case]
+
+    def run(ns):
+        out = []
+        for i in TAKE_INDICES:
+            idx = np.array(i, np.int32)
+            out.append(ns.np.take(ns.np.asarray(x), idx, **kwargs))
+            out.append(ns.jit(lambda x, i: ns.np.take(x, i, **kwargs))(x, idx))
+            out.append(ns.jit(ns.grad(lambda x, i: take_loss(ns, x, i, kwargs)))(x, idx))
+        return out
+    labels = [f"{i} {path}" for i in TAKE_INDICES for path in ("eager", "jit", "grad")]
+    check_same(run(IR), run(JX), labels, f"take {case}")
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.bool_])
+def test_take_fill_of_other_dtypes(dtype):
+    """The default fill: the most negative value for signed ints, the largest for unsigned, True for bool."""
+    x = np.array([1, 0, 1], dtype)
+    idx = np.array([0, 5, -1, -9], np.int32)
+    check_same([inp.take(inp.asarray(x), idx), irgrad.jit(inp.take)(x, idx)],
+               [jnp.take(jnp.asarray(x), idx), jax.jit(jnp.take)(x, idx)], ["eager", "jit"], np.dtype(dtype).name)
+
+
+def test_take_raise_mode_refused():
+    with pytest.raises(NotImplementedError):
+        jnp.take(jnp.asarray(X1), np.array([0]), mode="raise")
+    with pytest.raises(NotImplementedError, match="raise"):
+        inp.take(inp.asarray(X1), np.array([0]), mode="raise")
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: JAX's gather has a forward-mode tangent at the clamped "
+                   "position but a reverse-mode cotangent that is dropped; irgrad matches reverse mode "
+                   "(stop_gradient on out-of-range entries), so its jvp gives 0 there")
+def test_jvp_of_out_of_range_array_index():
+    t = np.array([1.0, 2.0, 3.0], np.float32)
+    idx = np.array([5, -9, 1])
+    got = irgrad.jvp(lambda x: x[idx], (X1,), (t,))[1]
+    want = jax.jvp(lambda x: x[idx], (X1,), (t,))[1]
+    check_same([got], [want], ["[5, -9, 1]"], "jvp")
