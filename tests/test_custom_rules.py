@@ -315,3 +315,18 @@ def test_rule_calling_its_own_function_with_captured_values():
             return lib.grad(lambda x: lib.value_and_grad(h)(x)[0] + lib.value_and_grad(h)(x)[1])(x)
         return lib.jit(outer)(np.float32(1.5), np.float32(1.0))
     close(build(irgrad, inp), build(jax, jnp))
+
+
+def test_custom_jvp_with_a_broadcast_cotangent():
+    """The custom_jvp analogue: a rule whose tangent sums its input's tangent, transposed
+    under grad (a broadcast cotangent summed), under jit, vmap, jvp and hessian."""
+    def build(lib, np_):
+        @lib.custom_jvp
+        def f(x):
+            return x * 1.0
+        f.defjvp(lambda p, t: (f(p[0]), t[0] * 0 + np_.sum(t[0])))
+        x = np.ones(4, np.float32)
+        loss = lambda x: np_.sum(f(x))
+        return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vmap(lib.grad(loss))(np.stack([x, 2 * x])),
+                lib.jvp(f, (x,), (x,))[1], lib.hessian(lambda x: np_.sum(f(x) ** 2))(x))
+    close(build(irgrad, inp), build(jax, jnp))
