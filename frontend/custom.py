@@ -20,7 +20,7 @@ from irgrad.passes.ir import emit_custom_call, emit_self_call, resolve_self_call
 
 from . import dtypes, tree_util
 from .api import _copy_function, _fun_name, _trace
-from .core import Tracer, aval_of, concrete_value, trace_stack
+from .core import Tracer, UnexpectedTracerError, aval_of, concrete_value, trace_stack, user_location
 from .transforms import float0
 
 _tracing_rules = threading.local()
@@ -60,6 +60,18 @@ def _function_type(module, name):
     from irgrad.passes import reverse
     from irgrad.passes.ir import ir
     return ir.FunctionType(ir.TypeAttr(reverse.lookup(module, name).attributes["function_type"]).value)
+
+
+def _check_captures(name, traces) -> None:
+    """JAX's error for a custom function (or rule) closing over a value that is being
+    differentiated: the passes give captured values no derivative, so it would be lost."""
+    for t in traces:
+        for c in t.captures:
+            if isinstance(c, Tracer) and c.trace.is_active(c):
+                raise UnexpectedTracerError(
+                    f"Encountered an unexpected tracer: the custom-derivative function {name} (or one of its "
+                    f"rules) closes over {c!r}, a value being differentiated. Pass it as an argument instead "
+                    f"(at {user_location()}).")
 
 
 def _captured(traced) -> list:
@@ -226,6 +238,7 @@ class _CustomFunction:
             return self.fun(*args)
         primal, out_tree = _trace_primal(self.fun, split, name)
         rules, used = self._trace_rules_with_self_calls(split, name, out_tree, primal)
+        _check_captures(name, [primal, *rules.values()])
         return _emit(self.kind, split, primal, rules, [primal, *rules.values()], out_tree, used)
 
     def _trace_rules_with_self_calls(self, split, name, out_tree, primal):

@@ -330,3 +330,18 @@ def test_custom_jvp_with_a_broadcast_cotangent():
         return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vmap(lib.grad(loss))(np.stack([x, 2 * x])),
                 lib.jvp(f, (x,), (x,))[1], lib.hessian(lambda x: np_.sum(f(x) ** 2))(x))
     close(build(irgrad, inp), build(jax, jnp))
+
+
+@pytest.mark.parametrize("kind", ["custom_vjp", "custom_jvp"])
+def test_closing_over_a_differentiated_value_raises(kind):
+    """JAX raises UnexpectedTracerError; the passes give captured values no derivative, so
+    irgrad used to return 0 for custom_vjp (and fail with a KeyError for custom_jvp)."""
+    def outer(s):
+        h = getattr(irgrad, kind)(lambda x: inp.sin(x) * s)
+        if kind == "custom_vjp":
+            h.defvjp(lambda x: (h(x), x), lambda r, g: (g * inp.cos(r) * s,))
+        else:
+            h.defjvp(lambda p, t: (h(p[0]), inp.cos(p[0]) * s * t[0]))
+        return h(2.0)
+    with pytest.raises(irgrad.errors.UnexpectedTracerError, match="closes over"):
+        irgrad.grad(outer)(1.5)
