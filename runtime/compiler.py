@@ -221,7 +221,7 @@ _PARALLEL = "#linalg.iterator_type<parallel>"
 
 def _is_splat_producer(v) -> bool:
     """Whether tensor `v` is one value broadcast: a linalg.fill, or an all-parallel
-    linalg.generic whose body reads only 0-d inputs (or none)."""
+    linalg.generic whose body reads only 0-d inputs (or none), no index, no gather."""
     p = v.owner
     if isinstance(p, ir.Block):
         return False
@@ -230,6 +230,8 @@ def _is_splat_producer(v) -> bool:
     if p.name != "linalg.generic" or any(str(a) != _PARALLEL for a in p.attributes["iterator_types"]):
         return False
     body = p.regions[0].blocks[0]
+    if any(op.operation.name in ("linalg.index", "tensor.extract") for op in body.operations):
+        return False
     n_in = len(p.operands) - len(p.results)
     used = [k for k, a in enumerate(list(body.arguments)[:n_in]) if list(a.uses)]
     return all(not _maps(p)[k].results for k in used)
