@@ -16,30 +16,88 @@ import inspect
 import threading
 
 import numpy as np
-from irgrad.passes.ir import emit_custom_call
+from irgrad.passes.ir import emit_custom_call, emit_self_call, resolve_self_calls
 
 from . import dtypes, tree_util
 from .api import _copy_function, _fun_name, _trace
-from .core import Tracer, aval_of, concrete_value, trace_stack
+from .core import Tracer, UnexpectedTracerError, aval_of, concrete_value, trace_stack, user_location
 from .transforms import float0
 
 _tracing_rules = threading.local()
 
 
+class _RuleFrame:
+    """f's rules being traced for one call. A call of f inside them (a rule calling the
+    function it differentiates, as JAX examples do) must not trace the rules again: with
+    the same arguments, directly in the rule (not under a further transformation), it
+    becomes a call that gets these rules once they are traced (`emit_self_call`), as JAX
+    keeps f's rule on the f(x) a fwd rule returns; otherwise it runs f's primal."""
+
+    def __init__(self, f, split, primal, out_tree, captures):
+        self.f, self.split, self.primal, self.out_tree = f, split, primal, out_tree
+        self.captures = captures      # per trace (primal, rules...): what a self call passes
+        self.depth = len(trace_stack()) + 1       # the rules' traces
+        self.used = False
+
+    def matches(self, split) -> bool:
+        same = lambda a, b: [(v.shape, v.dtype) for v in a.avals] == [(v.shape, v.dtype) for v in b.avals]
+        return (len(trace_stack()) == self.depth and split.tree == self.split.tree
+                and same(split, self.split) and len(split.nondiff) == len(self.split.nondiff)
+                and all(a is b for a, b in zip(split.nondiff_values(), self.split.nondiff_values())))
+
+
 @contextlib.contextmanager
-def _rules_of(f):
-    """While f's rules are traced, calls of f inside them run its primal (a rule calling
-    the function it differentiates, as JAX examples do, must not recurse)."""
-    active = _tracing_rules.__dict__.setdefault("active", set())
-    active.add(id(f))
+def _rules_of(f, split, primal, out_tree, captures):
+    frames = _tracing_rules.__dict__.setdefault("frames", [])
+    frames.append(_RuleFrame(f, split, primal, out_tree, captures))
     try:
-        yield
+        yield frames[-1]
     finally:
-        active.discard(id(f))
+        frames.pop()
 
 
-def _in_own_rule(f) -> bool:
-    return id(f) in getattr(_tracing_rules, "active", ())
+def _function_type(module, name):
+    from irgrad.passes import reverse
+    from irgrad.passes.ir import ir
+    return ir.FunctionType(ir.TypeAttr(reverse.lookup(module, name).attributes["function_type"]).value)
+
+
+def _check_captures(name, traces) -> None:
+    """JAX's error for a custom function (or rule) closing over a value that is being
+    differentiated: the passes give captured values no derivative, so it would be lost."""
+    for t in traces:
+        for c in t.captures:
+            if isinstance(c, Tracer) and c.trace.is_active(c):
+                raise UnexpectedTracerError(
+                    f"Encountered an unexpected tracer: the custom-derivative function {name} (or one of its "
+                    f"rules) closes over {c!r}, a value being differentiated. Pass it as an argument instead "
+                    f"(at {user_location()}).")
+
+
+def _captured(traced) -> list:
+    return list(zip(traced.captures, traced.capture_avals))
+
+
+def _own_rule(f):
+    """The innermost frame tracing f's rules, or None."""
+    return next((fr for fr in reversed(getattr(_tracing_rules, "frames", [])) if fr.f is f), None)
+
+
+def _self_call(frame, split):
+    trace = trace_stack()[-1]
+    values = [trace.lift(x, av) for x, av in zip(split.leaves, split.avals)]
+    values += [trace.lift(x, av) for caps in frame.captures for x, av in caps]
+    primal = frame.primal
+
+    def build():
+        from irgrad.passes.ir import tensor_type
+        _copy_function(primal.module, primal.name, trace.module)
+        n_primal = len(_function_type(trace.module, primal.name).inputs)
+        _extend_args(trace.module, primal.name, [v.type for v in values[n_primal:]])
+        return emit_self_call(primal.name, [tensor_type(av.shape, av.dtype) for av in primal.out_avals], values)
+    frame.used = True
+    results = trace.emit(build)
+    return tree_util.tree_unflatten(frame.out_tree, [Tracer(trace, r, av) for r, av in zip(results, primal.out_avals)])
 
 
 def _resolve(fun, args, kwargs):
@@ -88,20 +146,26 @@ def _check_leaf(x, what):
 
 def _add_unused_args(traced, avals_lists):
     """Give the primal's function extra (unused) arguments for the rules' captures."""
-    from irgrad.passes import reverse
-    from irgrad.passes.ir import building, ir, tensor_type
+    from irgrad.passes.ir import building, tensor_type
     with building():
-        fn = reverse.lookup(traced.module, traced.name)
+        _extend_args(traced.module, traced.name, [tensor_type(av.shape, av.dtype) for avs in avals_lists for av in avs])
+
+
+def _extend_args(module, name, types):
+    """Append unused arguments of `types` to @name in `module`."""
+    from irgrad.passes import reverse
+    from irgrad.passes.ir import ir
+    if types:
+        fn = reverse.lookup(module, name)
         block = fn.regions[0].blocks[0]
-        for avals in avals_lists:
-            for av in avals:
-                block.add_argument(tensor_type(av.shape, av.dtype), ir.Location.unknown())
+        for t in types:
+            block.add_argument(t, ir.Location.unknown())
         ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
         fn.attributes["function_type"] = ir.TypeAttr.get(
             ir.FunctionType.get([a.type for a in block.arguments], list(ftype.results)))
 
 
-def _emit(kind, split, primal, rules, traces, out_tree):
+def _emit(kind, split, primal, rules, traces, out_tree, self_calls=False):
     """Emit the custom call in the current trace; the outputs as a pytree of tracers."""
     trace = trace_stack()[-1]
     operands = [*split.leaves, *[c for t in traces for c in t.captures]]
@@ -114,8 +178,11 @@ def _emit(kind, split, primal, rules, traces, out_tree):
         for t in traces:
             _copy_function(t.module, t.name, trace.module)
         types = [tensor_type(av.shape, av.dtype) for av in primal.out_avals]
-        return emit_custom_call(primal.name, types, values, kind, {k: t.name for k, t in rules.items()},
-                                [len(split.leaves), *[len(t.captures) for t in traces]])
+        names = {k: t.name for k, t in rules.items()}
+        sizes = [len(split.leaves), *[len(t.captures) for t in traces]]
+        if self_calls:
+            resolve_self_calls(trace.module, set(names.values()), kind, names, sizes)
+        return emit_custom_call(primal.name, types, values, kind, names, sizes)
 
     results = trace.emit(build)
     return tree_util.tree_unflatten(out_tree, [Tracer(trace, r, av) for r, av in zip(results, primal.out_avals)])
@@ -161,13 +228,32 @@ class _CustomFunction:
         name = _fun_name(self.fun)
         self._check_defined(name)
         args = _resolve(self.fun, args, kwargs)
-        if not trace_stack() or _in_own_rule(self):
+        if not trace_stack():
             return self.fun(*args)
         split = _Split(args, self.nondiff_argnums)
+        frame = _own_rule(self)
+        if frame is not None:
+            if frame.matches(split):
+                return _self_call(frame, split)
+            return self.fun(*args)
         primal, out_tree = _trace_primal(self.fun, split, name)
-        with _rules_of(self):
-            rules = self._trace_rules(split, name, out_tree, primal)
-        return _emit(self.kind, split, primal, rules, [primal, *rules.values()], out_tree)
+        rules, used = self._trace_rules_with_self_calls(split, name, out_tree, primal)
+        _check_captures(name, [primal, *rules.values()])
+        return _emit(self.kind, split, primal, rules, [primal, *rules.values()], out_tree, used)
+
+    def _trace_rules_with_self_calls(self, split, name, out_tree, primal):
+        """The rules, and whether they call f. A self call passes every trace's captures
+        (the custom call's layout), which are known only once the rules are traced, and
+        which it adds to its own rule's: trace again until they stay the same."""
+        captures = [_captured(primal)]
+        for _ in range(4):
+            with _rules_of(self, split, primal, out_tree, captures) as frame:
+                rules = self._trace_rules(split, name, out_tree, primal)
+            now = [_captured(primal), *[_captured(t) for t in rules.values()]]
+            if not frame.used or [[id(x) for x, _ in c] for c in now] == [[id(x) for x, _ in c] for c in captures]:
+                return rules, frame.used
+            captures = now
+        raise NotImplementedError(f"custom function {name}: its rules call it and capture values that do not settle")
 
 
 class custom_vjp(_CustomFunction):

@@ -205,6 +205,8 @@ def power(x, y):
         if aval_of(x).dtype == np.bool_:
             x = astype(x, np.int32)   # as JAX: True ** 2 is an int32
         return bind("integer_pow", x, y=int(y))
+    if dtypes.is_float(dtypes.dtype_and_weak(x)[0]) and dtypes.is_int(dtypes.dtype_and_weak(y)[0]):
+        return _pow_int_exponent(x, y)
     x, y = _promote_numeric(x, y)
     if not dtypes.is_float(x.dtype):
         if isinstance(x, Tracer) or isinstance(y, Tracer):
@@ -212,6 +214,16 @@ def power(x, y):
                             f"at {user_location()}; use a Python int exponent or floats")
         return Array(np.power(host_value(x), host_value(y)).astype(x.dtype))
     return bind("pow", x, y)
+
+
+def _pow_int_exponent(x, y):
+    """x ** y for float x and an integer array y. JAX differentiates this case with its
+    integer-exponent rule, d/dx = 0 where y == 0 (no 0 * 0 ** -1 = NaN at x == 0): a
+    pow whose exponent is 1 where y == 0, whose result is then replaced by 1, gives the
+    same first derivative."""
+    is_zero = equal(y, 0)
+    x, safe_y = _promote(x, where(is_zero, 1, y))
+    return where(is_zero, 1, bind("pow", x, safe_y))
 
 
 def float_power(x, y):

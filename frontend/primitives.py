@@ -35,6 +35,7 @@ from irgrad.passes.ir import (
     tensor,
     tensor_type,
 )
+from irgrad.passes.products import product_tree
 
 from . import dtypes
 from .core import ShapedArray, Tracer, aval_of, concrete_value, current_trace, host_value, user_location
@@ -651,21 +652,7 @@ def _prod_tree(v, aval, axes, mul):
     n = int(np.prod([shape[d] for d in axes], dtype=np.int64))
     if n == 0:
         return fill(1.0 if dtypes.is_float(aval.dtype) else 1, out_shape, et)
-    v = reshape(v, out_shape + [n])
-    r = len(out_shape) + 1
-    idm = identity_map(r)
-
-    def take(start, count, stride):
-        return tensor.extract_slice(tensor_type(out_shape + [count], et), v, [], [], [], [0] * (r - 1) + [start],
-                                    out_shape + [count], [1] * (r - 1) + [stride])
-    while n > 1:
-        half = n // 2
-        pairs = generic([take(0, half, 2), take(1, half, 2)], [idm, idm], [empty(out_shape + [half], et)], [idm],
-                        [PARALLEL] * r, lambda a, b, _: mul(a, b))[0]
-        if n % 2:
-            pairs = tensor.concat(tensor_type(out_shape + [half + 1], et), r - 1, [pairs, take(n - 1, 1, 1)])
-        v, n = pairs, half + n % 2
-    return reshape(v, out_shape)
+    return product_tree(reshape(v, out_shape + [n]), mul)
 
 
 def _make_reducer(name, impl, identity, combiners):

@@ -17,6 +17,7 @@ the reverse pass differentiates (except gathers: a tensor.extract at batched ind
 from __future__ import annotations
 
 import itertools
+import threading
 from collections import ChainMap
 
 from .ir import (
@@ -355,6 +356,9 @@ def call_rule(b: Batch, op) -> list:
 # ------------------------------------------------------------ custom-derivative calls
 
 _fresh = itertools.count()
+# (module, rule, in_axes, out_axes, size) -> the batched rule's name, while it is being
+# built: a rule that calls its own function refers to its batched self.
+_in_progress = threading.local()
 
 
 def batched_values(fn, axes) -> set:
@@ -380,7 +384,14 @@ def batch_custom_rules(module, fn, axes, size) -> list:
     def vmap(module, name, in_axes, out_axes, size, new_name):
         # public until the call that uses it exists: the next pipeline run (inline)
         # would erase an unused private function
-        made.append(vmap_public(module, name, in_axes, out_axes, size, new_name))
+        key = (id(module), name, tuple(in_axes), out_axes, size)
+        if key in _in_progress.__dict__:     # a rule that calls its own function
+            return _in_progress.__dict__[key]
+        _in_progress.__dict__[key] = new_name
+        try:
+            made.append(vmap_public(module, name, in_axes, out_axes, size, new_name))
+        finally:
+            del _in_progress.__dict__[key]
         return made[-1]
     for op, c in calls:
         ax = [0 if v in batched else None for v in op.operands]

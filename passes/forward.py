@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from . import scalar_rules as S
 from .ir import PARALLEL, IRError, arith, custom_call, func, function_type, generic, ir, is_float, tensor, verify
+from .products import expand_products
 from .reverse import (
     _COMBINERS,
     activity,
@@ -30,8 +31,6 @@ from .reverse import (
     elementwise,
     explicit_captures,
     prepare,
-    product_of_others,
-    product_stats,
     reduction_count,
     where_op,
     zeros_like,
@@ -168,8 +167,7 @@ def reduction_generic_rule(ctx, gen, ts, outer):
       add:  t_out = t_init + sum t_e
       max / min (JAX's rule, ties share equally):
             t_out = sum(t * (x == out)) / count(x == out) over x in {init, e...}
-      mul:  t_out = sum t_x * prod_{x' != x} x' over x in {init, e...}, the product
-            of the others taken zero-safely from (product of non-zeros, zero count)
+      mul:  rewritten as a pairwise tree first (passes/products.py)
     """
     block, args, ops, in_maps, out_maps = generic_parts(gen)
     ins, outs = list(gen.inputs), list(gen.outputs)
@@ -213,7 +211,7 @@ def reduction_generic_rule(ctx, gen, ts, outer):
         elif kind in ("max", "min"):
             tangents[j] = chooser_tangent(gen, j, kinds, recompute, t_init, live, tangent_generic)
         else:
-            tangents[j] = product_tangent(gen, j, kinds, recompute, t_init, live, tangent_generic)
+            raise unsupported(gen, f"output {j} is a product reduction (expand_products rewrites those first)")
     return tangents
 
 
@@ -256,17 +254,6 @@ def chooser_tangent(gen, j, kinds, recompute, t_init, live, tangent_generic):
     if live:
         init = tangent_generic(j, [r], init, lambda e, t, rr: S.select(S.cmp("oeq", e, rr), t, S.const(0.0, t)))
     return elementwise(arith.divf, [init, count])
-
-
-def product_tangent(gen, j, kinds, recompute, t_init, live, tangent_generic):
-    """mul: each element's tangent times the product of all the others."""
-    out = gen.outputs[j]
-    nzp, zc = product_stats(gen, j, kinds, recompute)
-    init = zeros_like(out) if t_init is None else elementwise(
-        lambda o, p, z, t: arith.mulf(t, product_of_others(o, p, z)), [out, nzp, zc, t_init])
-    if live:
-        init = tangent_generic(j, [nzp, zc], init, lambda e, t, p, z: arith.mulf(t, product_of_others(e, p, z)))
-    return init
 
 
 def outer_tangents(ctx, gen) -> dict:
@@ -412,6 +399,7 @@ def build_jvp(g, ftype, wrt) -> None:
     n_args = len(ftype.inputs)
     block = g.regions[0].blocks[0]
     explicit_captures(block)
+    expand_products(block)
     ops = list(block.operations)
     ret = ops[-1]
     tan_args = [block.add_argument(ftype.inputs[i], ir.Location.unknown()) for i in wrt]

@@ -22,6 +22,7 @@ __all__ = [
     "projection_map", "collapse", "expand", "verify", "run_pipeline",
     "PARALLEL", "REDUCTION", "STOP_GRADIENT", "is_stop_gradient", "stop_gradient_op",
     "strip_markers", "CustomCall", "custom_call", "emit_custom_call", "plain_call", "function_type",
+    "SELF_CALL", "emit_self_call", "resolve_self_calls",
 ]
 
 _local = threading.local()
@@ -313,6 +314,35 @@ def emit_custom_call(callee: str, result_types, operands, kind: str, rules: dict
     return list(call.results)
 
 
+# A custom function called inside one of its own rules, with the arguments the rules
+# are traced for, is a call of its primal marked `irgrad.custom_self` until the rules
+# exist; then `resolve_self_calls` gives it those rules (a rule may refer to itself).
+# So, as in JAX, the value `f(x)` that a fwd rule returns keeps f's rule when the
+# derivative is differentiated again.
+SELF_CALL = "irgrad.custom_self"
+
+
+def emit_self_call(callee: str, result_types, operands) -> list:
+    """Emit a marked call of @callee at the insertion point (see above)."""
+    call = func.CallOp(list(result_types), ir.FlatSymbolRefAttr.get(callee), list(operands))
+    call.operation.attributes["no_inline"] = ir.UnitAttr.get()
+    call.operation.attributes[SELF_CALL] = ir.UnitAttr.get()
+    return list(call.results)
+
+
+def resolve_self_calls(module: ir.Module, fn_names, kind: str, rules: dict, sizes) -> None:
+    """Turn the marked calls in the functions `fn_names` into custom calls with `rules`."""
+    attrs = {k: ir.FlatSymbolRefAttr.get(v) for k, v in rules.items()}
+    attrs["sizes"] = ir.DenseI64ArrayAttr.get([int(n) for n in sizes])
+    for fn in module.body.operations:
+        if fn.operation.name != "func.func" or fn.attributes["sym_name"].value not in fn_names:
+            continue
+        for op in fn.regions[0].blocks[0].operations:
+            if SELF_CALL in op.attributes:
+                del op.attributes[SELF_CALL]
+                op.attributes[kind] = ir.DictAttr.get(attrs)
+
+
 def plain_call(op, callee: str, operands, result_types=None) -> list:
     """A plain func.call of @callee placed before `op`."""
     with ir.InsertionPoint(op), op.location:
@@ -333,7 +363,7 @@ def strip_markers(module: ir.Module) -> None:
                     if is_stop_gradient(op):
                         op.results[0].replace_all_uses_with(op.operands[0])
                         op.operation.erase()
-                    elif custom_call(op) is not None:
+                    elif custom_call(op) is not None or SELF_CALL in op.attributes:
                         new = plain_call(op, op.attributes["callee"].value, op.operands)
                         for old, r in zip(op.results, new):
                             old.replace_all_uses_with(r)

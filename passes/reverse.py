@@ -35,6 +35,7 @@ from .ir import (
     tensor,
     verify,
 )
+from .products import expand_products
 
 PREPARE = "builtin.module(inline, func.func(linalg-generalize-named-ops))"
 
@@ -172,7 +173,7 @@ def generic_rule(ctx, gen, dresults):
     absent from M become reduction iterators, so a broadcast's adjoint is a sum.
     Reductions through `outs` get exact rules: add passes the cotangent through,
     max / min send it to the maximal elements (shared equally among ties, as JAX
-    does), mul multiplies by the product of the other elements (zeros handled).
+    does); products are rewritten as pairwise trees first (passes/products.py).
     """
     block = gen.regions[0].blocks[0]
     ins, outs = list(gen.inputs), list(gen.outputs)
@@ -202,7 +203,7 @@ def generic_rule(ctx, gen, dresults):
         if kinds[j][0] in ("max", "min"):
             extra[j] = [results[j], reduction_count(gen, j, kinds, recompute, results[j])]
         elif kinds[j][0] == "mul":
-            extra[j] = list(product_stats(gen, j, kinds, recompute))
+            raise unsupported(gen, f"output {j} is a product reduction (expand_products rewrites those first)")
 
     active_in = [i for i in range(n_in) if ins[i] in ctx.active and is_float(dtype_of(ins[i]))]
     cotangents = [None] * (n_in + len(outs))
@@ -256,9 +257,6 @@ def generic_rule(ctx, gen, dresults):
                     e = mapping.get(y, y)
                     hit = S.select(S.cmp("oeq", e, r), d, S.const(0.0, d))
                     d = arith.divf(hit, count)
-                elif kind == "mul":
-                    nzp, zc = next(aux), next(aux)
-                    d = arith.mulf(d, product_of_others(mapping.get(y, y), nzp, zc))
                 cot[target] = add(cot[target], d) if target in cot else d
             active = body_activity(block, [args[i] for i in members])
             reverse_scalar_ops(recompute, mapping, cot, active)
@@ -288,10 +286,6 @@ def generic_rule(ctx, gen, dresults):
             r, count = extra[j]
             cotangents[k] = elementwise(lambda o, rr, c, d: arith.divf(
                 S.select(S.cmp("oeq", o, rr), d, S.const(0.0, d)), c), [outs[j], r, count, dresults[j]])
-        elif kind == "mul":
-            nzp, zc = extra[j]
-            cotangents[k] = elementwise(lambda o, p, z, d: arith.mulf(d, product_of_others(o, p, z)),
-                                        [outs[j], nzp, zc, dresults[j]])
     return cotangents
 
 
@@ -325,74 +319,27 @@ def elementwise(fn, values):
 
 
 def reduction_count(gen, j, kinds, recompute, result):
-    """How many elements (the initial value included) attain output j's max / min."""
-    return _stats(gen, j, kinds, recompute, result, [("count",)])[0]
-
-
-def product_stats(gen, j, kinds, recompute):
-    """Output j's product over its non-zero elements, and how many elements are zero."""
-    return _stats(gen, j, kinds, recompute, None, [("nzp",), ("zc",)])
-
-
-def _stats(gen, j, kinds, recompute, result, stats):
+    """How many elements (the initial value included) attain output j's max / min:
+    a sum over the same domain of (e == result), started at (init == result)."""
     block = gen.regions[0].blocks[0]
     ins, out = list(gen.inputs), gen.outputs[j]
     n_in = len(ins)
     maps = [a.value for a in gen.indexing_maps]
     args = list(block.arguments)
     expr = kinds[j][1]
-    iterators = [str(a) for a in gen.iterator_types]
-
-    def first(o, *rest):
-        one, zero = S.const(1.0, o), S.const(0.0, o)
-        vals = []
-        for (s,) in stats:
-            if s == "count":
-                vals.append(S.select(S.cmp("oeq", o, rest[0]), one, zero))
-            elif s == "nzp":
-                vals.append(S.select(S.cmp("oeq", o, zero), one, o))
-            else:
-                vals.append(S.select(S.cmp("oeq", o, zero), one, zero))
-        return vals
-
+    hit = lambda a, b: S.select(S.cmp("oeq", a, b), S.const(1.0, a), S.const(0.0, a))
     t = ir.RankedTensorType(out.type)
     idm = identity_map(t.rank)
-    seed_in = [out] + ([result] if result is not None else [])
-    inits = generic(seed_in, [idm] * len(seed_in), [tensor.empty(t.shape, t.element_type)] * len(stats),
-                    [idm] * len(stats), [PARALLEL] * t.rank,
-                    lambda *a: first(*a[:len(seed_in)]))
+    init = generic([out, result], [idm, idm], [tensor.empty(t.shape, t.element_type)], [idm], [PARALLEL] * t.rank,
+                   lambda o, r, _: hit(o, r))[0]
 
     def body(*bargs):
         mapping = dict(zip(args[:n_in], bargs[:n_in]))
         clone_ops(recompute, mapping)
-        e = mapping.get(expr, expr)
-        one, zero = S.const(1.0, e), S.const(0.0, e)
-        accs = bargs[len(bargs) - len(stats):]
-        vals = []
-        for (s,), acc in zip(stats, accs):
-            if s == "count":
-                r = bargs[n_in]
-                vals.append(arith.addf(acc, S.select(S.cmp("oeq", e, r), one, zero)))
-            elif s == "nzp":
-                vals.append(arith.mulf(acc, S.select(S.cmp("oeq", e, zero), one, e)))
-            else:
-                vals.append(arith.addf(acc, S.select(S.cmp("oeq", e, zero), one, zero)))
-        return vals
+        return arith.addf(bargs[-1], hit(mapping.get(expr, expr), bargs[n_in]))
 
-    extra_in = [result] if result is not None else []
-    return generic(ins + extra_in, maps[:n_in] + [maps[n_in + j]] * len(extra_in), inits,
-                   [maps[n_in + j]] * len(stats), iterators, body)
-
-
-def product_of_others(e, nzp, zc):
-    """Product of all elements but `e`, given the product of the non-zero ones and
-    the number of zeros: nzp / e when there is no zero, nzp at the single zero."""
-    zero, one = S.const(0.0, e), S.const(1.0, e)
-    e_is_zero = S.cmp("oeq", e, zero)
-    no_zero = S.cmp("oeq", zc, zero)
-    one_zero = S.cmp("oeq", zc, one)
-    safe_e = S.select(e_is_zero, one, e)
-    return S.select(e_is_zero, S.select(one_zero, nzp, zero), S.select(no_zero, arith.divf(nzp, safe_e), zero))
+    return generic(ins + [result], maps[:n_in] + [maps[n_in + j]], [init], [maps[n_in + j]],
+                   [str(a) for a in gen.iterator_types], body)[0]
 
 
 # ------------------------------------------------------------------ tensor op rules
@@ -510,13 +457,20 @@ def custom_call_rule(ctx, op, dres):
         [None] * (len(op.operands) - len(c.args))
 
 
-def transpose_custom_jvps(module, fn) -> bool:
-    """Before a reverse walk: give each custom_jvp call in @fn its rule's transpose
-    (the reverse pass on @jvp w.r.t. the tangents). True if any was added."""
+def transpose_custom_jvps(module, fn, wrt=None) -> bool:
+    """Before a reverse walk: give each custom_jvp call in @fn that depends on a `wrt`
+    argument its rule's transpose (the reverse pass on @jvp w.r.t. the tangents; made
+    once per rule). True if any was added. (A rule that calls its own function does so
+    on primals, which its transpose does not differentiate: no endless recursion.)"""
+    args = list(fn.entry_block.arguments)
+    depends = set(args if wrt is None else [args[i] for i in wrt])
     added = False
     for op in list(fn.entry_block.operations):
+        if any(v in depends for v in read_operands(op)):
+            depends.update(op.results)
         c = custom_call(op)
-        if c is None or c.kind != "irgrad.custom_jvp" or "transpose" in c.rules:
+        if c is None or c.kind != "irgrad.custom_jvp" or "transpose" in c.rules or \
+                not any(a in depends for a in c.args):
             continue
         jvp_name = c.rules["jvp"]
         float_args = [i for i, a in enumerate(c.args) if is_float(dtype_of(a))]
@@ -524,8 +478,10 @@ def transpose_custom_jvps(module, fn) -> bool:
         n_out = len(op.results)
         n_touts = len(function_type(op, jvp_name).results) - n_out
         wrt = [len(c.args) + k for k in range(len(float_args))]
-        name = vjp(module, jvp_name, wrt=wrt, seeds=list(range(n_out, n_out + n_touts)),
-                   new_name=f"{jvp_name}_transpose")
+        name = f"{jvp_name}_transpose"
+        if not any(f.operation.name == "func.func" and ir.StringAttr(f.attributes["sym_name"]).value == name
+                   for f in module.body.operations):
+            vjp(module, jvp_name, wrt=wrt, seeds=list(range(n_out, n_out + n_touts)), new_name=name)
         assert n_in == len(c.args) + len(float_args) + c.sizes[2]
         rule = op.attributes[c.kind]
         entries = {rule[i].name: rule[i].attr for i in range(len(rule))}
@@ -655,10 +611,21 @@ class _Ctx:
         return zeros_like(v)
 
 
+def read_operands(op) -> list:
+    """The operands `op` depends on: a linalg.generic does not depend on an operand
+    whose block argument its body never reads (a shape carrier, an overwritten init),
+    so that operand gets no (co)tangent, not a zero times an infinite partial."""
+    operands = list(op.operands)
+    if op.operation.name == "linalg.generic":
+        args = list(op.regions[0].blocks[0].arguments)
+        operands = [v for v, a in zip(operands, args) if list(a.uses)]
+    return [*operands, *captured_values(op)]
+
+
 def activity(fn, wrt_args, seeded_results) -> set:
     """Values that depend on a wrt argument and that a seeded result depends on."""
     ops = list(fn.entry_block.operations)
-    reads = {op: [*op.operands, *captured_values(op)] for op in ops}
+    reads = {op: read_operands(op) for op in ops}
     fwd = set(wrt_args)
     for op in ops:
         if op.operation.name in INACTIVE_OPS or is_stop_gradient(op):
@@ -735,7 +702,7 @@ def _vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> s
     `seeds`: indices of the results that take a cotangent argument (all by default).
     """
     fn = prepare(module, name)
-    if transpose_custom_jvps(module, fn):
+    if transpose_custom_jvps(module, fn, wrt):
         fn = prepare(module, name)
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
     n_args, n_res = len(ftype.inputs), len(ftype.results)
@@ -751,6 +718,7 @@ def _vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> s
     g.attributes["sym_name"] = ir.StringAttr.get(new_name)
     block = g.regions[0].blocks[0]
     explicit_captures(block)
+    expand_products(block)
     ret = list(block.operations)[-1]
     results = list(ret.operands)
     cot_args = [block.add_argument(ftype.results[j], ir.Location.unknown()) for j in seeds]

@@ -59,10 +59,11 @@ def _balanced_eq(x, z, y):
 
 def _pow_partials(x, y):
     a, b = x
-    # d/da a**b = b * a**(b-1), 0 where b == 0 (JAX); d/db = log(a) * a**b, with log(0) -> 0.
+    # JAX's rules for a float exponent (lax._pow_jvp_lhs / _pow_jvp_rhs): d/da a**b =
+    # b * a**(b-1), with no special case at b == 0 (0 * 0**-1 is NaN at a == 0, and the
+    # mixed derivative at b == 0 is a**-1); d/db = log(a) * a**b, with log(0) -> 0.
     b_minus_1 = arith.subf(b, const(1.0, b))
     da = arith.mulf(b, math.powf(a, b_minus_1))
-    da = select(cmp("oeq", b, const(0.0, b)), const(0.0, a), da)
     safe_a = select(cmp("oeq", a, const(0.0, a)), const(1.0, a), a)
     db = arith.mulf(math.log(safe_a), y)
     return [da, db]

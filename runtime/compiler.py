@@ -216,6 +216,119 @@ def fills_for_constant_generics(module: ir.Module) -> None:
         op.erase()
 
 
+_PARALLEL = "#linalg.iterator_type<parallel>"
+
+
+def _is_splat_producer(v) -> bool:
+    """Whether tensor `v` is one value broadcast: a linalg.fill, or an all-parallel
+    linalg.generic whose body reads only 0-d inputs (or none), no index, no gather."""
+    p = v.owner
+    if isinstance(p, ir.Block):
+        return False
+    if p.name == "linalg.fill":
+        return True
+    if p.name != "linalg.generic" or any(str(a) != _PARALLEL for a in p.attributes["iterator_types"]):
+        return False
+    body = p.regions[0].blocks[0]
+    if any(op.operation.name in ("linalg.index", "tensor.extract") for op in body.operations):
+        return False
+    n_in = len(p.operands) - len(p.results)
+    used = [k for k, a in enumerate(list(body.arguments)[:n_in]) if list(a.uses)]
+    return all(not _maps(p)[k].results for k in used)
+
+
+def _splat_only_dims_inputs(op) -> list:
+    """The splat inputs of reduction generic `op` (see _is_splat_producer) when some
+    reduction dimension is indexed by no other input its body reads."""
+    if op.name != "linalg.generic":
+        return []
+    iters = [str(a) for a in op.attributes["iterator_types"]]
+    if all(a == _PARALLEL for a in iters):
+        return []
+    n_in = len(op.operands) - len(op.results)
+    body_args = list(op.regions[0].blocks[0].arguments)
+    maps = _maps(op)
+    splats, covered = [], set()
+    for k, v in enumerate(list(op.operands)[:n_in]):
+        if _is_splat_producer(v):
+            splats.append(v)
+        elif list(body_args[k].uses):
+            covered.update(d for d in _dims(maps[k]))
+    uncovered = [d for d, a in enumerate(iters) if a != _PARALLEL and d not in covered]
+    return splats if uncovered else []
+
+
+def barrier_splat_reductions(module: ir.Module) -> None:
+    """Put a util.optimization_barrier between a reduction generic and each splat input
+    (a fill, a broadcast of a scalar) that alone spans one of its reduction dimensions.
+
+    IREE 3.13 fuses the splat into the reduction, whose body then reads nothing that
+    varies along that dimension, and its vectorizer drops the dimension: sum(fill(c, n))
+    came out as c, not n * c (the gradient of sum(grad(sum)(v)) * sum(v) was 1, not n).
+    Behind the barrier the splat is a tensor like any other and the sum is right.
+    """
+    found = []
+
+    def visit(op):
+        for v in _splat_only_dims_inputs(op):
+            found.append((op, v))
+        return ir.WalkResult.ADVANCE
+    module.operation.walk(visit)
+    for op, v in found:
+        with ir.InsertionPoint(op), op.location:
+            b = ir.Operation.create("util.optimization_barrier", results=[v.type], operands=[v]).results[0]
+        for k, operand in enumerate(op.operands):
+            if operand == v:
+                op.operands[k] = b
+
+
+def _powf_exact(x, y):
+    """x ** y as JAX computes it, from IREE's powf on |x| (right for x >= 0 but for
+    0 ** 0): 1 where y == 0; for x < 0, +-|x| ** y where y is an integer, NaN otherwise."""
+    from iree.compiler.dialects import arith, math
+    t = x.type
+    et = ir.RankedTensorType(t).element_type if isinstance(t, ir.RankedTensorType) else t
+
+    def c(value):
+        attr = ir.FloatAttr.get(et, value)
+        return arith.constant(t, ir.DenseElementsAttr.get_splat(t, attr) if et != t else attr)
+
+    def cmp(pred, a, b):
+        return arith.CmpFOp(getattr(arith.CmpFPredicate, pred), a, b).result
+    p = math.powf(math.absf(x), y)
+    is_int = cmp("OEQ", math.trunc(y), y)
+    half = arith.mulf(y, c(0.5))
+    is_odd = arith.andi(is_int, cmp("UNE", math.trunc(half), half))
+    signed = arith.select(is_odd, math.copysign(p, x), p)      # (-0.0) ** -1 is -inf
+    not_real = arith.andi(cmp("OLT", x, c(0.0)), arith.xori(is_int, arith.constant(is_int.type, _true(is_int))))
+    r = arith.select(not_real, c(float("nan")), signed)
+    return arith.select(cmp("OEQ", y, c(0.0)), c(1.0), r)
+
+
+def _true(v):
+    t = v.type
+    one = ir.IntegerAttr.get(ir.IntegerType.get_signless(1), 1)
+    return ir.DenseElementsAttr.get_splat(t, one) if isinstance(t, ir.RankedTensorType) else one
+
+
+def exact_powf(module: ir.Module) -> None:
+    """Replace each math.powf by _powf_exact. IREE 3.13's powf gives NaN for 0 ** 0 and
+    for a negative base with an integer exponent ((-2) ** 2), where JAX gives 1 and 4;
+    derivatives of pow at 0 read 0 ** 0 too."""
+    found = []
+
+    def visit(op):
+        if op.name == "math.powf":
+            found.append(op)
+        return ir.WalkResult.ADVANCE
+    module.operation.walk(visit)
+    for op in found:
+        with ir.InsertionPoint(op), op.location:
+            r = _powf_exact(op.operands[0], op.operands[1])
+        op.results[0].replace_all_uses_with(r)
+        op.erase()
+
+
 def _recomputed_inputs(op) -> list:
     """Results of elementwise generics that fusing into reduction generic `op` would recompute:
     `op` reads them (through reshapes) by a map that misses some of its loops, as a matmul
@@ -353,11 +466,14 @@ def prepare(text: str, target: str) -> list[tuple[str, list[str]]]:
             module = ir.Module.parse(text)
             prof = profile(module)
             annotate(module, prof.work)
+            exact_powf(module)
+            barrier_splat_reductions(module)
             plain = str(module)
             pinned = pin_recomputed(module)
             PassManager.parse(PRE_IREE).run(module.operation)
             unpin(module, pinned)
             fills_for_constant_generics(module)
+            barrier_splat_reductions(module)
             write_in_order(module)
             fused = str(module)
             transposed_multi = prof.transposed_multi or profile(module).transposed_multi

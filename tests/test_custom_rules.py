@@ -199,3 +199,149 @@ def test_strong_zero_switch():
     finally:
         irgrad.config.update("irgrad_strong_zero", False)
     assert np.isnan(np.asarray(irgrad.grad(f)(x))[0])       # off again: the cache keys on the switch
+
+
+def make_summing(lib, np_):
+    """The issue's rule: every argument's cotangent is the sum of the output's."""
+    @lib.custom_vjp
+    def f(x):
+        return x
+    f.defvjp(lambda x: (x, None), lambda _, g: (g * 0 + np_.sum(g),))
+    return f
+
+
+SUMMING = make_summing(irgrad, inp), make_summing(jax, jnp)
+
+
+def test_custom_vjp_with_a_broadcast_scalar_cotangent():
+    """grad of sum(f(x)) seeds f's output with a broadcast 1.0, which the rule sums."""
+    x = np.ones(4, np.float32)
+    def build(lib, np_, f):
+        loss = lambda x: np_.sum(f(x))
+        return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vjp(f, x)[1](np_.ones(4))[0],
+                lib.vmap(lib.grad(loss))(np.stack([x, 2 * x])),
+                lib.grad(lambda x: np_.sum(lib.grad(loss)(x) * x))(x))
+    mine, theirs = build(irgrad, inp, SUMMING[0]), build(jax, jnp, SUMMING[1])
+    close(mine, theirs)
+    np.testing.assert_allclose(np.asarray(mine[0]), [4.0] * 4)
+
+
+def test_custom_vjp_tuple_output_with_a_broadcast_cotangent():
+    """Two outputs: the first's cotangent is a broadcast scalar (from a sum), the second's
+    a scalar; under grad, jit, vmap and grad of grad."""
+    def build(lib, np_):
+        @lib.custom_vjp
+        def f(x):
+            return x * 2.0, np_.sum(x)
+        f.defvjp(lambda x: (f(x), x), lambda x, g: (np_.sum(g[0]) * x + g[1] * 0.5,))
+        loss = lambda x: np_.sum(f(x)[0]) + 3.0 * f(x)[1]
+        x = np.float32([0.5, -1.0, 2.0])
+        return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vmap(lib.grad(loss))(np.stack([x, -x])),
+                lib.grad(lambda x: np_.sum(lib.grad(loss)(x) ** 2))(x))
+    close(build(irgrad, inp), build(jax, jnp))
+
+
+def test_sum_of_a_gradient_that_is_a_broadcast_constant():
+    """No custom rule: grad(sum)(v) is a broadcast constant, and summing it must give n."""
+    def build(lib, np_):
+        return lib.grad(lambda v: np_.sum(v) * np_.sum(lib.grad(np_.sum)(v)))(np.ones(4, np.float32))
+    close(build(irgrad, inp), build(jax, jnp))
+
+
+def make_self_calling(lib, np_):
+    """Rules that call the function they belong to, as JAX's examples do. The rules are
+    deliberately not the true derivatives, so each result shows which one was used."""
+    @lib.custom_vjp
+    def h(x):
+        return np_.cos(2 * x) / 2.0
+    h.defvjp(lambda x: (h(x), x), lambda x, g: (g * 3,))
+
+    @lib.custom_vjp
+    def k(x):                       # the residual is k(x) too
+        return np_.cos(2 * x) / 2.0
+    k.defvjp(lambda x: (k(x), k(x)), lambda r, g: (g * 3 * r,))
+
+    @lib.custom_vjp
+    def plain(x):                   # fwd computes the value without calling plain
+        return np_.cos(2 * x) / 2.0
+    plain.defvjp(lambda x: (np_.cos(2 * x) / 2.0, x), lambda x, g: (g * 3,))
+
+    @lib.custom_jvp
+    def j(x):
+        return np_.sin(x) * x
+    j.defjvp(lambda p, t: (j(p[0]), 3 * j(p[0]) * t[0]))
+    return h, k, plain, j
+
+
+SELF_CALLING = make_self_calling(irgrad, inp), make_self_calling(jax, jnp)
+
+
+@pytest.mark.parametrize("case", ["value_of_value_and_grad", "residual", "plain_fwd", "grad_grad", "vjp_value",
+                                  "jit", "vmap", "vmap_grad", "jvp_value", "jvp_grad_grad", "jvp_vmap"])
+def test_rule_calling_its_own_function_keeps_the_rule(case):
+    """grad of the value that value_and_grad(h) returns: JAX differentiates the fwd rule,
+    whose h(x) is h with its rule (3.0, where the true derivative is -sin(2))."""
+    xs = np.float32([0.3, 1.0, -0.7])
+
+    def build(lib, np_, fs):
+        h, k, plain, j = fs
+        vg = lambda f: lambda x: lib.value_and_grad(f)(x)
+        return {
+            "value_of_value_and_grad": lambda: lib.grad(lambda x: vg(h)(x)[0])(1.0),
+            "residual": lambda: lib.grad(lambda x: vg(k)(x)[1])(1.0),
+            "plain_fwd": lambda: lib.grad(lambda x: vg(plain)(x)[0])(1.0),
+            "grad_grad": lambda: (lib.grad(lib.grad(h))(1.0), lib.grad(lib.grad(k))(1.0)),
+            "vjp_value": lambda: lib.grad(lambda x: lib.vjp(k, x)[0])(1.0),
+            "jit": lambda: lib.jit(lib.grad(lambda x: vg(h)(x)[0] * vg(k)(x)[1]))(1.0),
+            "vmap": lambda: lib.vmap(lib.grad(lambda x: vg(h)(x)[0] + vg(k)(x)[1]))(xs),
+            "vmap_grad": lambda: lib.grad(lambda x: np_.sum(lib.vmap(lambda x: vg(h)(x)[0] * vg(k)(x)[1])(x)))(xs),
+            "jvp_value": lambda: lib.grad(lambda x: lib.jvp(j, (x,), (1.0,))[0])(0.8),
+            "jvp_grad_grad": lambda: lib.grad(lib.grad(j))(0.8),
+            "jvp_vmap": lambda: lib.vmap(lib.grad(lambda x: lib.jvp(j, (x,), (2.0,))[1]))(xs),
+        }[case]()
+    mine, theirs = build(irgrad, inp, SELF_CALLING[0]), build(jax, jnp, SELF_CALLING[1])
+    close(mine, theirs)
+
+
+def test_rule_calling_its_own_function_with_captured_values():
+    """The function and its rules close over a value traced by jit: a self call passes
+    every rule's captures (found by tracing the rules again)."""
+    def build(lib, np_):
+        def outer(s, x):
+            @lib.custom_vjp
+            def h(x):
+                return np_.cos(2 * x) / 2.0 * s
+            h.defvjp(lambda x: (h(x), h(x) * s), lambda r, g: (g * 3 * r,))
+            return lib.grad(lambda x: lib.value_and_grad(h)(x)[0] + lib.value_and_grad(h)(x)[1])(x)
+        return lib.jit(outer)(np.float32(1.5), np.float32(1.0))
+    close(build(irgrad, inp), build(jax, jnp))
+
+
+def test_custom_jvp_with_a_broadcast_cotangent():
+    """The custom_jvp analogue: a rule whose tangent sums its input's tangent, transposed
+    under grad (a broadcast cotangent summed), under jit, vmap, jvp and hessian."""
+    def build(lib, np_):
+        @lib.custom_jvp
+        def f(x):
+            return x * 1.0
+        f.defjvp(lambda p, t: (f(p[0]), t[0] * 0 + np_.sum(t[0])))
+        x = np.ones(4, np.float32)
+        loss = lambda x: np_.sum(f(x))
+        return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vmap(lib.grad(loss))(np.stack([x, 2 * x])),
+                lib.jvp(f, (x,), (x,))[1], lib.hessian(lambda x: np_.sum(f(x) ** 2))(x))
+    close(build(irgrad, inp), build(jax, jnp))
+
+
+@pytest.mark.parametrize("kind", ["custom_vjp", "custom_jvp"])
+def test_closing_over_a_differentiated_value_raises(kind):
+    """JAX raises UnexpectedTracerError; the passes give captured values no derivative, so
+    irgrad used to return 0 for custom_vjp (and fail with a KeyError for custom_jvp)."""
+    def outer(s):
+        h = getattr(irgrad, kind)(lambda x: inp.sin(x) * s)
+        if kind == "custom_vjp":
+            h.defvjp(lambda x: (h(x), x), lambda r, g: (g * inp.cos(r) * s,))
+        else:
+            h.defjvp(lambda p, t: (h(p[0]), inp.cos(p[0]) * s * t[0]))
+        return h(2.0)
+    with pytest.raises(irgrad.errors.UnexpectedTracerError, match="closes over"):
+        irgrad.grad(outer)(1.5)

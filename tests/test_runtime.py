@@ -117,3 +117,77 @@ def test_driver_by_work_and_arrays_mix_across_drivers(monkeypatch):
     (ab,) = threaded(a, b)                       # computed on local-task
     (abab,) = small(ab, executable.to_device(b @ a))   # fed to local-sync
     np.testing.assert_allclose(abab.to_host(), (a @ b) @ (b @ a), rtol=1e-5)
+
+
+# sum over a row of a splat: a fill of a constant, or a broadcast of an argument's element
+SUM_OF_SPLAT = """
+#v = affine_map<(d0, d1) -> (d0, d1)>
+#r = affine_map<(d0, d1) -> (d0)>
+#s = affine_map<(d0, d1) -> ()>
+func.func @main(%x: tensor<3xf32>) -> (tensor<2xf32>, tensor<2xf32>) {
+  %c1 = arith.constant 1 : index
+  %one = arith.constant 1.5 : f32
+  %zero = arith.constant 0.0 : f32
+  %e = tensor.empty() : tensor<2x4xf32>
+  %ones = linalg.fill ins(%one : f32) outs(%e : tensor<2x4xf32>) -> tensor<2x4xf32>
+  %x1 = tensor.extract %x[%c1] : tensor<3xf32>
+  %e0 = tensor.empty() : tensor<f32>
+  %s = linalg.fill ins(%x1 : f32) outs(%e0 : tensor<f32>) -> tensor<f32>
+  %b = linalg.generic {indexing_maps = [#s, #v], iterator_types = ["parallel", "parallel"]}
+      ins(%s : tensor<f32>) outs(%e : tensor<2x4xf32>) {
+  ^bb0(%a: f32, %o: f32):
+    linalg.yield %a : f32
+  } -> tensor<2x4xf32>
+  %e2 = tensor.empty() : tensor<2xf32>
+  %z = linalg.fill ins(%zero : f32) outs(%e2 : tensor<2xf32>) -> tensor<2xf32>
+  %r0 = linalg.generic {indexing_maps = [#v, #r], iterator_types = ["parallel", "reduction"]}
+      ins(%ones : tensor<2x4xf32>) outs(%z : tensor<2xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %t = arith.addf %a, %acc : f32
+    linalg.yield %t : f32
+  } -> tensor<2xf32>
+  %r1 = linalg.generic {indexing_maps = [#v, #r], iterator_types = ["parallel", "reduction"]}
+      ins(%b : tensor<2x4xf32>) outs(%z : tensor<2xf32>) {
+  ^bb0(%a: f32, %acc: f32):
+    %t = arith.addf %a, %acc : f32
+    linalg.yield %t : f32
+  } -> tensor<2xf32>
+  return %r0, %r1 : tensor<2xf32>, tensor<2xf32>
+}"""
+
+
+def test_sum_of_a_splat_is_summed():
+    """IREE 3.13 fuses a splat into a reduction and drops the reduced dimension (the sum of
+    four 1.5s came out 1.5); `barrier_splat_reductions` keeps the splat apart."""
+    import iree.compiler as ic
+    import iree.runtime as rt
+    x = np.float32([1.0, 2.5, 3.0])
+    raw = ic.compile_str(SUM_OF_SPLAT, target_backends=["llvm-cpu"], extra_args=compiler.TARGET_FLAGS["llvm-cpu"])
+    r0, _ = rt.load_vm_flatbuffer(raw, driver="local-sync").main(x)
+    assert np.allclose(r0.to_host(), 1.5), "IREE sums splats right now: barrier_splat_reductions can go"
+    for text, _ in compiler.prepare(SUM_OF_SPLAT, "llvm-cpu"):
+        assert text.count("util.optimization_barrier") == 2
+    r0, r1 = Executable(compile_mlir(SUM_OF_SPLAT, name="test_runtime_splat_sum"))(x)
+    np.testing.assert_array_equal(r0.to_host(), [6.0, 6.0])
+    np.testing.assert_array_equal(r1.to_host(), [10.0, 10.0])
+
+
+def test_pow_at_zero_and_negative_bases():
+    """IREE 3.13's powf gives NaN for 0 ** 0 and (-2) ** 2; `exact_powf` gives NumPy's values."""
+    text = """
+#m = affine_map<(d0) -> (d0)>
+func.func @main(%x: tensor<8xf32>, %y: tensor<8xf32>) -> tensor<8xf32> {
+  %e = tensor.empty() : tensor<8xf32>
+  %r = linalg.generic {indexing_maps = [#m, #m, #m], iterator_types = ["parallel"]}
+      ins(%x, %y : tensor<8xf32>, tensor<8xf32>) outs(%e : tensor<8xf32>) {
+  ^bb0(%a: f32, %b: f32, %o: f32):
+    %p = math.powf %a, %b : f32
+    linalg.yield %p : f32
+  } -> tensor<8xf32>
+  return %r : tensor<8xf32>
+}"""
+    x = np.float32([0.0, 0.0, -2.0, -2.0, -2.0, -0.0, 3.0, 0.0])
+    y = np.float32([0.0, -1.0, 2.0, 3.0, 0.5, -1.0, 0.5, 2.0])
+    (r,) = Executable(compile_mlir(text, name="test_runtime_powf"))(x, y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        np.testing.assert_allclose(r.to_host(), np.power(x, y), rtol=1e-6)
