@@ -24,8 +24,10 @@ from iree.compiler.dialects import func, linalg
 from iree.compiler.passmanager import PassManager
 
 from . import disk_cache
+from . import legalize as legalize_module
 from .errors import IRError, dump_ir
 from .keys import WORK_KEY
+from .legalize import legalize, ops_named
 
 # f64 stays f64 where the target has it (IREE demotes it to f32 by default, changing the
 # function's signature under the caller's feet).
@@ -315,14 +317,7 @@ def exact_powf(module: ir.Module) -> None:
     """Replace each math.powf by _powf_exact. IREE 3.13's powf gives NaN for 0 ** 0 and
     for a negative base with an integer exponent ((-2) ** 2), where JAX gives 1 and 4;
     derivatives of pow at 0 read 0 ** 0 too."""
-    found = []
-
-    def visit(op):
-        if op.name == "math.powf":
-            found.append(op)
-        return ir.WalkResult.ADVANCE
-    module.operation.walk(visit)
-    for op in found:
+    for op in ops_named(module, "math.powf"):
         with ir.InsertionPoint(op), op.location:
             r = _powf_exact(op.operands[0], op.operands[1])
         op.results[0].replace_all_uses_with(r)
@@ -402,83 +397,40 @@ def _replace_return(fn, new_operands) -> None:
     ret.erase()
 
 
-def _write_in_order(op) -> None:
-    """Permute the loops of linalg.generic `op` so that its output is written in memory
-    order, if it is elementwise but for unit reductions (IREE vectorizes the innermost loop
-    and does not interchange such loops itself). The reverse pass writes the adjoint of
-    x @ W for a vector x as an outer product in W's loop order, (j, k) -> dW[k, j]: batched
-    for per-example gradients, 16-wide strided stores made a 128x256x256 one take 25 ms of
-    CPU instead of 10."""
-    maps = _maps(op)
-    n_in = len(op.operands) - len(op.results)
-    out_maps = maps[n_in:]
-    out = _dims(out_maps[0])
-    n = out_maps[0].n_dims
-    if any(str(m) != str(out_maps[0]) for m in out_maps) or len(out) != len(out_maps[0].results) \
-            or out == sorted(out) or len(set(out)) != len(out):
-        return
-    sizes = {}
-    for m, v in zip(maps, op.operands):
-        for r, k in zip(m.results, _shape(v)):
-            if isinstance(r, ir.AffineDimExpr):
-                sizes[r.position] = k
-    iters = list(op.attributes["iterator_types"])
-    if any(str(a) != "#linalg.iterator_type<parallel>" and sizes.get(d) != 1 for d, a in enumerate(iters)):
-        return
-    order = list(range(n))            # new loop i is old loop order[i]: the output's loops, in its order
-    for slot, d in zip(sorted(out), out):
-        order[slot] = d
-    new_of = {old: new for new, old in enumerate(order)}
-    to_new = ir.AffineMap.get(n, 0, [ir.AffineDimExpr.get(new_of[d]) for d in range(n)])
-    op.attributes["indexing_maps"] = ir.ArrayAttr.get(
-        [ir.AffineMapAttr.get(ir.AffineMap.get(n, m.n_symbols, [r.compose(to_new) for r in m.results])) for m in maps])
-    op.attributes["iterator_types"] = ir.ArrayAttr.get([iters[d] for d in order])
-    i64 = ir.IntegerType.get_signless(64)
-
-    def renumber(inner):
-        if inner.name == "linalg.index":
-            inner.attributes["dim"] = ir.IntegerAttr.get(i64, new_of[ir.IntegerAttr(inner.attributes["dim"]).value])
-        return ir.WalkResult.ADVANCE
-    for inner in op.regions[0].blocks[0].operations:
-        inner.operation.walk(renumber)
-
-
-def write_in_order(module: ir.Module) -> None:
-    """_write_in_order on every linalg.generic of `module`."""
-    found = []
-
-    def visit(op):
-        if op.name == "linalg.generic":
-            found.append(op)
-        return ir.WalkResult.ADVANCE
-    module.operation.walk(visit)
-    for op in found:
-        _write_in_order(op)
-
-
 def prepare(text: str, target: str) -> list[tuple[str, list[str]]]:
     """(text, flags) pairs to try in order: the annotated, fused module with the flags
     it wants; then, in case IREE trips over fused IR or data tiling, the annotated
-    module as given with the target's plain flags."""
+    module as given with the target's plain flags. Both are legalized for `target`
+    (`legalize.legalize`): a failure there raises IRError, never compiles IR that
+    would compute wrong numbers."""
     base = list(TARGET_FLAGS[target])
-    try:
-        with ir.Context():
+    with ir.Context():
+        try:
             module = ir.Module.parse(text)
+        except Exception:   # IR this context cannot parse still goes to iree-compile, which reports it
+            return [(text, base)]
+        try:
             prof = profile(module)
             annotate(module, prof.work)
             exact_powf(module)
             barrier_splat_reductions(module)
+            legalize(module, target)
             plain = str(module)
             pinned = pin_recomputed(module)
             PassManager.parse(PRE_IREE).run(module.operation)
             unpin(module, pinned)
             fills_for_constant_generics(module)
             barrier_splat_reductions(module)
-            write_in_order(module)
+            legalize(module, target)
+            if not module.operation.verify():
+                raise IRError("legalized module does not verify")
             fused = str(module)
             transposed_multi = prof.transposed_multi or profile(module).transposed_multi
-    except Exception:   # IR this context cannot parse still goes to iree-compile, which reports it
-        return [(text, base)]
+        except IRError:
+            raise
+        except Exception as e:
+            path = dump_ir(text, "prepare-failed")
+            raise IRError(f"preparing the module for {target} failed: {type(e).__name__}: {e} (IR: {path})") from e
     tiling = [DATA_TILING] if target == "llvm-cpu" and prof.matmul else []
     # IREE 3.13's transpose propagation folds such a transpose into the producer's output
     # map and leaves a generic yielding 2 values into 1 output ("expected number of yield
@@ -497,8 +449,11 @@ def compiler_version() -> str:
 
 
 def _source_hash() -> str:
-    with open(__file__, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    h = hashlib.sha256()
+    for path in (__file__, legalize_module.__file__):
+        with open(path, "rb") as f:
+            h.update(f.read())
+    return h.hexdigest()
 
 
 _SOURCE = _source_hash()   # of the code that runs (read at import), as `prepare` is part of the output
