@@ -460,7 +460,7 @@ class Loaded(_Signature):
         want = self.in_tree.children() if _node(self.in_tree)[0] is tuple else None
         if want is None or len(want) != len(args):
             raise TypeError(f"irgrad artifact {self.name} takes {len(want) if want else 'its'} positional arguments "
-                            f"({short_tree(self.in_tree)}); got {len(args)}")
+                            f"with the pytree structure {short_tree(self.in_tree)}; got {len(args)}")
         for i, (x, w) in enumerate(zip(args, want)):
             got = tree_util.tree_structure(x)
             if got != w:

@@ -67,7 +67,8 @@ X = np.linspace(0.5, 2.0, 890, dtype=F32).reshape(89, 10)
                         r"\(np.asarray\) for a leaf"),
     ((X,), {"y": 1}, r"irgrad artifact <bytes> takes positional arguments only \(it was exported for "
                      r"PyTreeDef\(\(\*,\)\)\); got keyword argument\(s\) 'y'"),
-    ((), {}, r"irgrad artifact <bytes> takes 1 positional arguments \(PyTreeDef\(\(\*,\)\)\); got 0"),
+    ((), {}, r"irgrad artifact <bytes> takes 1 positional arguments with the pytree structure "
+                r"PyTreeDef\(\(\*,\)\); got 0"),
     ((None,), {}, r"argument args\[0\] has the pytree structure PyTreeDef\(None\), but the function was exported "
                   r"for PyTreeDef\(\*\)"),
 ])
