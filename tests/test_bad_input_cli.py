@@ -159,10 +159,10 @@ NEEDS_OPT_PATCH = pytest.mark.xfail(strict=True, reason="needs the check in pass
                  marks=NEEDS_OPT_PATCH),
     pytest.param(INT_ONLY.encode(), ["--vjp", "f"], r"@f has no float arguments to differentiate.*",
                  marks=NEEDS_OPT_PATCH),
-    (INT_ONLY.encode(), ["--vjp", "g"], r".*g.*"),
-    (INT_ONLY.encode(), ["--vjp", "f", "--wrt", "0"], r"--wrt 0: argument is not a float tensor"),
 ])
 def test_irgrad_opt_bad_input_is_one_line(content, argv, message, tmp_path, capsys):
+    """(Until passes/opt.py has the two checks, both rows are strict xfails: they XPASS, and so
+    fail, once it does; then drop the marks.)"""
     from irgrad.passes import opt
     path = tmp_path / "in.mlir"
     path.write_bytes(content)
