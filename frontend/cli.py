@@ -136,15 +136,27 @@ def save_safely(flag: str, path: str, write) -> str:
     """`write(path)`; if that fails after the work is done, write to a new temporary file
     instead and say where on stderr. Returns the path written."""
     try:
-        write(path)
+        _write_whole(write, path)
         return path
     except OSError as e:
         reason = e.strerror or str(e)
     fd, fallback = tempfile.mkstemp(prefix="irgrad-", suffix="-" + os.path.basename(path))
     os.close(fd)
-    write(fallback)
+    _write_whole(write, fallback)
     print(f"irgrad: warning: could not write {flag} {path} ({reason}); wrote {fallback} instead", file=sys.stderr)
     return fallback
+
+
+def _write_whole(write, path: str) -> None:
+    """`write` a sibling temporary file, then rename it onto `path`: never half a file there."""
+    tmp = f"{path}.partial-{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def cmd_export(args) -> int:
@@ -228,9 +240,13 @@ def _converted(path: str, x: np.ndarray, want) -> np.ndarray:
 
 def _save_outputs(path: str, paths: list, leaves: list):
     """A function writing the outputs to `path` (.npy for one output, else .npz keyed by output path)."""
-    if path.endswith(".npy"):
-        return lambda p: np.save(p, leaves[0])
-    return lambda p: np.savez(p, **dict(zip(paths, leaves)))
+    def write(p):
+        with open(p, "wb") as f:   # (a file object: NumPy adds no extension to the name)
+            if path.endswith(".npy"):
+                np.save(f, leaves[0])
+            else:
+                np.savez(f, **dict(zip(paths, leaves)))
+    return write
 
 
 def check_readable(path: str) -> None:
