@@ -39,10 +39,11 @@ def _snapshot(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 
-@pytest.fixture
-def folder(tmp_path):
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
     """A working folder holding a linear_regression checkpoint, random bytes, a lone .npy,
     an unrelated .npz, a truncated checkpoint and a plain file where a directory should be."""
+    tmp_path = tmp_path_factory.mktemp("badsamples")
     linear.main(["--epochs", "2", "--checkpoint", str(tmp_path / "linear.npz")])
     (tmp_path / "random.npz").write_bytes(bytes(np.random.default_rng(0).integers(1, 127, 300, dtype=np.uint8)))
     np.save(tmp_path / "lone.npy", np.ones(3))
@@ -210,7 +211,7 @@ WRITER = textwrap.dedent("""
 def test_sigkill_while_saving_leaves_the_previous_checkpoint_whole(tmp_path):
     path = str(tmp_path / "ck.npz")
     rng = np.random.default_rng(0)
-    for _ in range(4):
+    for _ in range(3):
         proc = subprocess.Popen([sys.executable, "-c", WRITER, SAMPLES, path], stdout=subprocess.PIPE, text=True)
         proc.stdout.readline()                                  # one checkpoint is complete
         time.sleep(rng.uniform(0.0, 0.3))                       # then kill at a random point of a save
