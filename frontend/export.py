@@ -116,7 +116,7 @@ def short_tree(treedef, limit: int = 100) -> str:
     """A PyTreeDef's repr cut to `limit` characters (a list of 890 floats is thousands).
 
     >>> short_tree(tree_util.tree_structure([[0.0] * 10] * 89), 30)
-    'PyTreeDef([[*, *, *, *, *, *, *, ... (890 leaves)'
+    'PyTreeDef([[*, *, *, *, *, *, ... (890 leaves)'
     """
     text = repr(treedef)
     return text if len(text) <= limit else f"{text[:limit]}... ({treedef.num_leaves} leaves)"
