@@ -30,7 +30,7 @@ from irgrad.runtime import compiler
 from irgrad.runtime.compiler import compile_mlir
 from irgrad.runtime.executable import TARGETS, Executable, to_device
 
-from . import dtypes, tree_util
+from . import dtypes, memory, tree_util
 from .array import Array
 from .config import config
 from .core import (
@@ -474,7 +474,8 @@ class JitFunction:
         exe = self._executable(entry, device)
         t = entry.traced
         inputs = [_device_input(x, av, device) for x, av in zip(sig.dynamic, t.in_avals)]
-        outs = exe(*inputs, *self._captures(entry, device))
+        outs = memory.run(exe, [*inputs, *self._captures(entry, device)], f"jit({self.name})", device, t.out_avals,
+                          entry.out_tree)
         stats.calls += 1
         arrays = [Array(None, av.weak_type, device_array=o, dtype=av.dtype, shape=av.shape, placement=device,
                         committed=committed) for o, av in zip(outs, t.out_avals)]

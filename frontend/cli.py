@@ -16,21 +16,27 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import re
 import sys
+import sysconfig
+import tempfile
+import traceback
 
 import numpy as np
 
 from . import devices as _devices
-from . import tree_util
+from . import dtypes, tree_util
 from .export import ShapeDtypeStruct, export, leaf_paths, load, tree_from_json
 
 # Short dtype names accepted by --arg (any NumPy dtype name works too: float32, int8, ...).
 DTYPES = {"f16": "float16", "f32": "float32", "f64": "float64", "i8": "int8", "i16": "int16", "i32": "int32",
           "i64": "int64", "u8": "uint8", "u16": "uint16", "u32": "uint32", "bool": "bool", "i1": "bool"}
 _ARG = re.compile(r"^\s*([A-Za-z0-9_]+)\s*\[([0-9,\s]*)\]\s*$")
+# A shape with a dimension that is not a whole number: f32[b,10], f32[?], f32[None], f32[-1].
+_DYNAMIC = re.compile(r"^\s*[A-Za-z0-9_]+\s*\[(?:[0-9\s]*,)*\s*([^\],]*[^\],0-9\s][^\],]*)")
 
 
 class CLIError(Exception):
@@ -45,6 +51,10 @@ def parse_arg(text: str) -> ShapeDtypeStruct:
     """
     m = _ARG.match(text)
     if m is None:
+        dynamic = _DYNAMIC.match(text)
+        if dynamic:
+            raise CLIError(f"--arg {text!r}: dimension {dynamic.group(1).strip()!r} is not a size; dynamic shapes "
+                           "are not supported: give every dimension as a whole number, e.g. f32[64,10]")
         raise CLIError(f"--arg {text!r}: expected DTYPE[SHAPE], e.g. f32[64,10] or f32[] for a scalar")
     name, dims = m.groups()
     try:
@@ -83,6 +93,17 @@ def load_function(spec: str):
     return fn
 
 
+def check_arity(spec: str, fn, n_args: int) -> None:
+    """CLIError unless `fn` can be called with `n_args` positional arguments (one per --arg)."""
+    try:
+        inspect.signature(fn).bind(*range(n_args))
+    except TypeError as e:
+        raise CLIError(f"{spec}: {getattr(fn, '__name__', 'the function')}{inspect.signature(fn)} cannot take "
+                       f"{n_args} --arg ({e}); give one --arg DTYPE[SHAPE] per positional argument") from None
+    except ValueError:   # no signature (a builtin): the call will tell
+        pass
+
+
 # ------------------------------------------------------------------- subcommands
 
 
@@ -98,16 +119,63 @@ def cmd_devices(args) -> int:
     return 0
 
 
+def check_writable(flag: str, path: str) -> None:
+    """CLIError unless `path` can be created or replaced: checked before any work is done."""
+    full = os.path.abspath(path)
+    parent = os.path.dirname(full)
+    why = ("it is a directory" if os.path.isdir(full) else
+           f"its directory {parent} does not exist" if not os.path.exists(parent) else
+           f"{parent} is not a directory" if not os.path.isdir(parent) else
+           f"its directory {parent} is not writable" if not os.access(parent, os.W_OK | os.X_OK) else
+           "the file is not writable" if os.path.exists(full) and not os.access(full, os.W_OK) else None)
+    if why:
+        raise CLIError(f"{flag} {path}: cannot write there: {why}")
+
+
+def save_safely(flag: str, path: str, write) -> str:
+    """`write(path)`; if that fails after the work is done, write to a new temporary file
+    instead and say where on stderr. Returns the path written."""
+    try:
+        _write_whole(write, path)
+        return path
+    except OSError as e:
+        reason = e.strerror or str(e)
+    fd, fallback = tempfile.mkstemp(prefix="irgrad-", suffix="-" + os.path.basename(path))
+    os.close(fd)
+    _write_whole(write, fallback)
+    print(f"irgrad: warning: could not write {flag} {path} ({reason}); wrote {fallback} instead", file=sys.stderr)
+    return fallback
+
+
+def _write_whole(write, path: str) -> None:
+    """`write` a sibling temporary file, then rename it onto `path`: never half a file there."""
+    tmp = f"{path}.partial-{os.getpid()}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
 def cmd_export(args) -> int:
+    if args.has_aux and not args.grad:
+        raise CLIError("--has-aux only applies with --grad (it says FUNCTION returns (loss, aux)); add --grad or "
+                       "drop --has-aux")
+    avals = [parse_arg(a) for a in args.arg]
+    check_writable("-o", args.output)
+    if args.target == "cpu":
+        from irgrad.runtime.cpus import check_cpu
+        check_cpu(args.cpu, "--cpu")
     fn = load_function(args.function)
+    check_arity(args.function, fn, len(avals))
     if args.grad:
         from .api import grad
         fn = grad(fn, argnums=0, has_aux=args.has_aux)
-    avals = [parse_arg(a) for a in args.arg]
     exported = export(fn, *avals, target=args.target, cpu=args.cpu)
-    exported.save(args.output)
-    print(f"wrote {args.output}: {exported.signature()} for {exported.target} "
-          f"({os.path.getsize(args.output)} bytes)")
+    path = save_safely("-o", args.output, exported.save)
+    print(f"wrote {path}: {exported.signature()} for {exported.target} ({os.path.getsize(path)} bytes)")
     return 0
 
 
@@ -130,6 +198,7 @@ def _describe(meta: dict, path: str, digest: str) -> list[str]:
 
 def cmd_inspect(args) -> int:
     from irgrad.runtime import artifact
+    check_readable(args.artifact)
     data, name = artifact.read_bytes(args.artifact)
     meta, digest = artifact.read_metadata(data, name), artifact.sha256(data)   # parsed, not run
     if args.json:
@@ -144,31 +213,70 @@ def cmd_inspect(args) -> int:
 
 def _read_input(path: str) -> np.ndarray:
     try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise CLIError(f"--input {path}: cannot read a .npy array ({e})") from None
-    if not isinstance(x, np.ndarray):
-        x.close()
+        with open(path, "rb") as f:
+            head = f.read(6)
+    except OSError as e:
+        raise CLIError(f"--input {path}: cannot read it ({e.strerror or e})") from None
+    if head[:4] == b"PK\x03\x04":
         raise CLIError(f"--input {path}: an .npz archive; pass one .npy file per input")
-    return x
+    if head != b"\x93NUMPY":
+        raise CLIError(f"--input {path}: not a .npy file (it starts with {head!r}); save each input with np.save")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        raise CLIError(f"--input {path}: cannot read a .npy array ({e})") from None
+
+
+def _converted(path: str, x: np.ndarray, want) -> np.ndarray:
+    """`x` as the artifact's input dtype when JAX would convert it (float64 -> float32, int64 ->
+    int32 with jax_enable_x64=False, as `jit` does), with a warning on stderr; other arrays as they are."""
+    if x.dtype == want.dtype or dtypes.canonicalize_dtype(x.dtype) != want.dtype:
+        return x
+    print(f"irgrad run: warning: --input {path} is {x.dtype.name}; converted to the artifact's {want.dtype.name} "
+          f"(as JAX converts {x.dtype.name} inputs with jax_enable_x64=False); save it as {want.dtype.name} to "
+          "silence this", file=sys.stderr)
+    return x.astype(want.dtype)
+
+
+def _save_outputs(path: str, paths: list, leaves: list):
+    """A function writing the outputs to `path` (.npy for one output, else .npz keyed by output path)."""
+    def write(p):
+        with open(p, "wb") as f:   # (a file object: NumPy adds no extension to the name)
+            if path.endswith(".npy"):
+                np.save(f, leaves[0])
+            else:
+                np.savez(f, **dict(zip(paths, leaves)))
+    return write
+
+
+def check_readable(path: str) -> None:
+    if not os.path.isfile(path):
+        raise CLIError(f"{path}: {'a directory' if os.path.isdir(path) else 'no such file'}; expected an artifact "
+                       "(.vmfb) written by `irgrad export`")
 
 
 def cmd_run(args) -> int:
+    check_readable(args.artifact)
+    if args.output:
+        check_writable("-o", args.output)
+    if args.device is not None:
+        try:
+            _devices.resolve(args.device)
+        except (RuntimeError, ValueError) as e:
+            raise CLIError(f"--device {args.device!r}: {e}") from None
     fn = load(args.artifact, device=args.device, expected_sha256=args.sha256)
+    paths = list(leaf_paths(fn.out_tree, "out"))
+    if args.output and args.output.endswith(".npy") and len(paths) != 1:
+        raise CLIError(f"-o {args.output}: {len(paths)} outputs need an .npz file")
     inputs = [_read_input(p) for p in args.input]
     if len(inputs) != len(fn.in_avals):
         raise CLIError(f"{args.artifact} takes {len(fn.in_avals)} inputs ({fn.in_tree}); got {len(inputs)} --input")
+    inputs = [_converted(p, x, a) for p, x, a in zip(args.input, inputs, fn.in_avals)]
     outs = fn(*tree_util.tree_unflatten(fn.in_tree, inputs))
     leaves = [np.asarray(x) for x in tree_util.tree_leaves(outs)]
-    paths = list(leaf_paths(fn.out_tree, "out"))
     if args.output:
-        if args.output.endswith(".npy"):
-            if len(leaves) != 1:
-                raise CLIError(f"-o {args.output}: {len(leaves)} outputs need an .npz file")
-            np.save(args.output, leaves[0])
-        else:
-            np.savez(args.output, **dict(zip(paths, leaves)))
-        print(f"wrote {args.output}: {', '.join(paths)}")
+        written = save_safely("-o", args.output, _save_outputs(args.output, paths, leaves))
+        print(f"wrote {written}: {', '.join(paths)}")
         return 0
     for p, x in zip(paths, leaves):
         print(f"{p}: {x.dtype.name}{list(x.shape)}")
@@ -182,6 +290,7 @@ def cmd_run(args) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="irgrad", description="irgrad: list devices; export, inspect and run "
                                 "ahead-of-time artifacts (.vmfb)")
+    p.add_argument("--traceback", action="store_true", help="on an error, print Python's whole traceback")
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("devices", help="list the devices IREE's runtime finds").set_defaults(run=cmd_devices)
 
@@ -213,8 +322,44 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+# Folders whose frames are irgrad's own: an error's location is the innermost frame outside them.
+_OWN = tuple(os.path.abspath(d) + os.sep for name in ("irgrad", "irgrad.frontend", "irgrad.passes", "irgrad.runtime")
+             for d in importlib.util.find_spec(name).submodule_search_locations)
+_LIBRARIES = tuple({sysconfig.get_paths()[k] + os.sep for k in ("stdlib", "purelib", "platlib")})
+_MAX_MESSAGE = 600
+# Errors irgrad raises about the input with a message that says it all (no type name printed).
+_PLAIN = (ValueError, TypeError, OSError)
+
+
+def user_frame(tb) -> str | None:
+    """`file:line` of the innermost traceback frame in the user's code (not irgrad, the standard
+    library, an installed package or importlib), or None."""
+    found = None
+    for frame in traceback.extract_tb(tb):
+        name = os.path.abspath(frame.filename) if not frame.filename.startswith("<") else ""
+        if name and not name.startswith(_OWN) and not name.startswith(_LIBRARIES):
+            found = f"{os.path.relpath(name) if name.startswith(os.getcwd()) else name}:{frame.lineno}"
+    return found
+
+
+def describe_error(e: BaseException) -> str:
+    """One line: where in the user's code (file:line) it happened, the error type unless it is a
+    command-line mistake, and the message (its lines joined, cut at _MAX_MESSAGE characters)."""
+    text = "; ".join(line.strip() for line in str(e).splitlines() if line.strip()) or type(e).__name__
+    if len(text) > _MAX_MESSAGE:
+        text = text[:_MAX_MESSAGE] + " ..."
+    if isinstance(e, CLIError):
+        return text
+    where = user_frame(e.__traceback__)
+    if where:
+        return f"{where}: {type(e).__name__}: {text}"
+    return text if isinstance(e, _PLAIN) else f"{type(e).__name__}: {text}"
+
+
 def main(argv=None) -> int:
-    """Entry point of the `irgrad` console script and `python -m irgrad`.
+    """Entry point of the `irgrad` console script and `python -m irgrad`. Every error is one
+    line on stderr (exit status 1) naming the user's file:line when it came from their code;
+    `--traceback` prints the whole traceback instead.
 
     >>> main(["devices"])                                      # doctest: +SKIP
     cpu:0  CpuDevice(id=0)  cpu
@@ -222,6 +367,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.run(args)
-    except (CLIError, ValueError, TypeError, ImportError, OSError, RuntimeError) as e:
-        print(f"irgrad {args.command}: error: {e}", file=sys.stderr)
+    except Exception as e:   # the user's module, tracing, compiling, reading files: one line each
+        if args.traceback:
+            raise
+        print(f"irgrad {args.command}: error: {describe_error(e)}", file=sys.stderr)
         return 1

@@ -22,7 +22,7 @@ from irgrad.runtime import artifact
 from irgrad.runtime.artifact import ArtifactError
 from irgrad.runtime.executable import TARGETS
 
-from . import devices, dtypes, tree_util
+from . import devices, dtypes, memory, tree_util
 from .array import Array
 
 __all__ = ["ArtifactError", "Exported", "Loaded", "ShapeDtypeStruct", "export", "load"]
@@ -42,9 +42,17 @@ class ShapeDtypeStruct:
     __slots__ = ("shape", "dtype", "weak_type")
 
     def __init__(self, shape, dtype, weak_type: bool = False):
-        self.shape = tuple(int(d) for d in shape)
-        self.dtype = np.dtype(dtype)
+        self.shape = _shape(shape)
+        try:
+            self.dtype = np.dtype(dtype)
+        except TypeError:
+            raise TypeError(f"ShapeDtypeStruct: dtype {dtype!r} is not a NumPy dtype (e.g. np.float32, "
+                            "'float32', jnp.int32)") from None
         self.weak_type = bool(weak_type)
+
+    def is_static(self) -> bool:
+        """Whether every dimension is a size (None or a name like "b" stands for a dynamic one)."""
+        return all(isinstance(d, int) for d in self.shape)
 
     ndim = property(lambda self: len(self.shape))
     size = property(lambda self: int(np.prod(self.shape, dtype=np.int64)))
@@ -64,15 +72,54 @@ class ShapeDtypeStruct:
         return hash((self.shape, self.dtype, self.weak_type))
 
 
-def _abstract(x) -> ShapeDtypeStruct:
-    """The (canonical) ShapeDtypeStruct of an argument leaf."""
+def _shape(shape) -> tuple:
+    """A shape as a tuple of ints; None and strings (JAX's symbolic dimensions, e.g. "b") are
+    kept, for export to refuse naming the argument. Negative or non-integer sizes are refused."""
+    if isinstance(shape, int | np.integer):
+        shape = (shape,)
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise TypeError(f"ShapeDtypeStruct: shape must be a tuple of sizes, got {shape!r}") from None
+    out = []
+    for d in dims:
+        if d is None or isinstance(d, str):
+            out.append(d)
+        elif isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 0:
+            out.append(int(d))
+        else:
+            raise ValueError(f"ShapeDtypeStruct: shape {shape!r} has dimension {d!r}; each must be a whole number "
+                             ">= 0 (None or a name would be a dynamic dimension, which export does not support)")
+    return tuple(out)
+
+
+def _abstract(x, path: str = "argument") -> ShapeDtypeStruct:
+    """The (canonical) ShapeDtypeStruct of the argument leaf at `path` (e.g. "args[0]['w']")."""
     if isinstance(x, ShapeDtypeStruct):
+        if not x.is_static():
+            raise ValueError(f"irgrad.export: argument {path} is {x}: dynamic shapes are not supported; give every "
+                             "dimension as a whole number (export once per shape you need)")
         return ShapeDtypeStruct(x.shape, dtypes.canonicalize_dtype(x.dtype), x.weak_type)
     if isinstance(x, str | bytes) or not (hasattr(x, "shape") or isinstance(x, int | float | bool | np.generic)):
-        raise TypeError(f"irgrad.export: argument leaf {x!r} of type {type(x).__name__} is not an array, a "
-                        "scalar or a ShapeDtypeStruct; bind non-array arguments with functools.partial")
+        raise TypeError(f"irgrad.export: argument {path} is {_short_repr(x)} of type {type(x).__name__}, not an "
+                        "array, a scalar or a ShapeDtypeStruct; bind non-array arguments with functools.partial")
     dtype, weak = dtypes.dtype_and_weak(x)
     return ShapeDtypeStruct(np.shape(x), dtype, weak)
+
+
+def _short_repr(x, limit: int = 60) -> str:
+    text = repr(x)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def short_tree(treedef, limit: int = 100) -> str:
+    """A PyTreeDef's repr cut to `limit` characters (a list of 890 floats is thousands).
+
+    >>> short_tree(tree_util.tree_structure([[0.0] * 10] * 89), 30)
+    'PyTreeDef([[*, *, *, *, *, *, ... (890 leaves)'
+    """
+    text = repr(treedef)
+    return text if len(text) <= limit else f"{text[:limit]}... ({treedef.num_leaves} leaves)"
 
 
 def _stand_in(s: ShapeDtypeStruct) -> Array:
@@ -252,9 +299,14 @@ def export(fn, *args, target: str | None = None, device=None, cpu: str = "host")
     from .api import JitFunction
 
     platform = _platform(target, device)
+    if not callable(fn):
+        raise TypeError(f"irgrad.export: expected a function to export, got {_short_repr(fn)}")
+    if platform == "cpu":
+        from irgrad.runtime.cpus import check_cpu
+        check_cpu(cpu, "irgrad.export: cpu")
     leaves, in_tree = tree_util.tree_flatten(args)
     in_tree_json = tree_to_json(in_tree, "input pytree")
-    in_avals = [_abstract(x) for x in leaves]
+    in_avals = [_abstract(x, p) for x, p in zip(leaves, leaf_paths(in_tree))]
     fun = _plain_function(fn)
     name = getattr(fun, "__name__", None) or type(fun).__name__
     jitted = JitFunction(fun, name=name)   # traced only (abstractly); compiled below for `platform`
@@ -385,7 +437,14 @@ class Loaded(_Signature):
             buffer = x._buffer_on(self.device)
             if buffer is not None:
                 return buffer
-        dtype, _ = dtypes.dtype_and_weak(x)
+        try:
+            if isinstance(x, str | bytes):
+                raise TypeError
+            dtype, _ = dtypes.dtype_and_weak(x)
+        except (TypeError, ValueError):
+            raise TypeError(f"irgrad artifact {self.name}: argument {path} is {_short_repr(x)} of type "
+                            f"{type(x).__name__}, not an array; the function was exported for {want.str_short()}") \
+                from None
         if tuple(np.shape(x)) != want.shape or dtype != want.dtype:
             raise TypeError(f"irgrad artifact {self.name}: argument {path} is "
                             f"{ShapeDtypeStruct(np.shape(x), dtype).str_short()}, but the function was exported "
@@ -393,13 +452,30 @@ class Loaded(_Signature):
         a = np.asarray(x, dtype=want.dtype)
         return a if a.flags.c_contiguous else a.copy()
 
-    def __call__(self, *args):
+    def _check_structure(self, args, kwargs) -> None:
+        """TypeError naming the first argument whose pytree structure is not the exported one."""
+        if kwargs:
+            raise TypeError(f"irgrad artifact {self.name} takes positional arguments only (it was exported for "
+                            f"{short_tree(self.in_tree)}); got keyword argument(s) {', '.join(map(repr, kwargs))}")
+        want = self.in_tree.children() if _node(self.in_tree)[0] is tuple else None
+        if want is None or len(want) != len(args):
+            raise TypeError(f"irgrad artifact {self.name} takes {len(want) if want else 'its'} positional arguments "
+                            f"with the pytree structure {short_tree(self.in_tree)}; got {len(args)}")
+        for i, (x, w) in enumerate(zip(args, want)):
+            got = tree_util.tree_structure(x)
+            if got != w:
+                hint = "; pass one array (np.asarray) for a leaf" if w.num_leaves == 1 and got.num_leaves > 1 else ""
+                raise TypeError(f"irgrad artifact {self.name}: argument args[{i}] has the pytree structure "
+                                f"{short_tree(got)}, but the function was exported for {short_tree(w)}{hint}")
+        raise TypeError(f"irgrad artifact {self.name} takes arguments with the pytree structure "
+                        f"{short_tree(self.in_tree)}; got {short_tree(tree_util.tree_structure(args))}")
+
+    def __call__(self, *args, **kwargs):
         leaves, tree = tree_util.tree_flatten(args)
-        if tree != self.in_tree:
-            raise TypeError(f"irgrad artifact {self.name} takes arguments with the pytree structure "
-                            f"{self.in_tree}; got {tree}")
+        if kwargs or tree != self.in_tree:
+            self._check_structure(args, kwargs)
         inputs = [self._input(p, x, a) for p, x, a in zip(self._paths, leaves, self.in_avals)]
-        outs = self._artifact(*inputs)
+        outs = memory.run(self._artifact, inputs, f"artifact {self.name}", self.device, self.out_avals, self.out_tree)
         arrays = [Array(None, a.weak_type, device_array=o, dtype=a.dtype, shape=a.shape, placement=self.device)
                   for o, a in zip(outs, self.out_avals)]
         return tree_util.tree_unflatten(self.out_tree, arrays)

@@ -13,4 +13,4 @@ from irgrad.frontend.core import (  # noqa: F401
     TracerIntegerConversionError,
     UnexpectedTracerError,
 )
-from irgrad.runtime.errors import IRError  # noqa: F401
+from irgrad.runtime.errors import IRError, ResourceExhaustedError  # noqa: F401

@@ -4,7 +4,8 @@ Where: `$IRGRAD_CACHE_DIR` if set, else the user's cache directory
 (`$XDG_CACHE_HOME/irgrad` or `~/.cache/irgrad` on Linux, `~/Library/Caches/irgrad` on
 macOS, `%LOCALAPPDATA%\\irgrad\\Cache` on Windows). `IRGRAD_CACHE_DIR=off` turns it off.
 The directory is kept under `$IRGRAD_CACHE_MAX_MB` (default 1024): after each write the
-least recently used entries go.
+least recently used entries go. A directory that cannot be written, or a size limit that is
+not a number, gives one `CacheWarning` and modules are kept in memory.
 
 An entry is a header (magic, format version, payload length, HMAC-SHA256 of the payload
 under this user's key) followed by the .vmfb. A truncated, corrupted or forged entry
@@ -88,10 +89,34 @@ def cache_dir() -> str | None:
 
 
 def max_bytes() -> int:
-    try:
-        return int(float(os.environ.get("IRGRAD_CACHE_MAX_MB", DEFAULT_MAX_MB)) * 2**20)
-    except ValueError:
+    """The size limit from `$IRGRAD_CACHE_MAX_MB` (megabytes, default 1024); a value that is not
+    a number >= 0 warns once (CacheWarning) and the default is used.
+
+    >>> max_bytes() // 2**20   # doctest: +SKIP
+    1024
+    """
+    text = os.environ.get("IRGRAD_CACHE_MAX_MB", "").strip()
+    if not text:
         return DEFAULT_MAX_MB * 2**20
+    try:
+        mb = float(text)
+    except ValueError:
+        mb = -1.0
+    if not mb >= 0 or mb == float("inf"):
+        _warn_once(("IRGRAD_CACHE_MAX_MB", text), f"irgrad: IRGRAD_CACHE_MAX_MB={text!r} is not a number of megabytes "
+                   f">= 0; using the default {DEFAULT_MAX_MB}. Set it to e.g. 512, or unset it.")
+        return DEFAULT_MAX_MB * 2**20
+    return int(mb * 2**20)
+
+
+class CacheWarning(UserWarning):
+    """The compile cache is misconfigured or cannot be written: modules are compiled in memory."""
+
+
+def _warn_once(key, message: str) -> None:
+    if key not in _warned:
+        _warned.add(key)
+        warnings.warn(message, CacheWarning, stacklevel=4)
 
 
 def entry_path(key: str, directory: str) -> str:
@@ -367,7 +392,10 @@ def write(key: str, payload: bytes, directory: str) -> bool:
                 return False
             _write_entry(d, key + SUFFIX, pack(payload, mac_key))
             _prune(d, max_bytes())
-    except OSError:
+    except OSError as e:
+        _warn_once(("unwritable", directory), f"irgrad: cannot write to the compile cache directory {directory} "
+                   f"({e.strerror or e}); compiled modules are kept in this process's memory only. Set "
+                   "IRGRAD_CACHE_DIR to a writable directory, or IRGRAD_CACHE_DIR=off.")
         return False
     return True
 

@@ -57,3 +57,8 @@ def dump_ir(text: str, what: str) -> str:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     return path
+
+
+class ResourceExhaustedError(RuntimeError):
+    """A device ran out of memory running a computation (IREE's RESOURCE_EXHAUSTED); the
+    message names the computation's outputs and the bytes they need."""

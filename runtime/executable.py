@@ -39,6 +39,7 @@ TARGETS = {"cpu": "llvm-cpu", "vulkan": "vulkan-spirv", "cuda": "cuda"}
 # gradient (3.2e9). See benchmarks/results.md.
 TASK_WORK = 1 << 28
 THREADED_DRIVER = "local-task"
+CPU_DRIVERS = ("local-sync", "local-task")   # what IRGRAD_CPU_DRIVER may force
 
 # Host <-> device copies made so far (read by tests: a training loop on a device makes none).
 transfers = {"to_host": 0, "to_device": 0}
@@ -114,8 +115,11 @@ def cpu_driver(work: int | None) -> str:
     >>> cpu_driver(4), cpu_driver(1 << 30)
     ('local-sync', 'local-task')
     """
-    forced = os.environ.get("IRGRAD_CPU_DRIVER")
+    forced = os.environ.get("IRGRAD_CPU_DRIVER", "").strip()
     if forced:
+        if forced not in CPU_DRIVERS:
+            raise ValueError(f"IRGRAD_CPU_DRIVER={forced!r}: expected one of {', '.join(CPU_DRIVERS)}, or unset it "
+                             "(irgrad then picks per module)")
         return forced
     return THREADED_DRIVER if work is not None and work >= TASK_WORK else DRIVERS["cpu"]
 

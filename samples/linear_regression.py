@@ -19,7 +19,7 @@ import irgrad.numpy as jnp
 from irgrad import optimizers
 
 sys.path.insert(0, __import__("os").path.dirname(__file__))
-from common import export_predictor, maybe_save, on_device, parse_args, plot_losses, print_table, resume  # noqa: E402,I001
+from common import export_predictor, main_guard, maybe_save, on_device, parse_args, print_table, resume, save_plot  # noqa: E402,I001
 
 
 def mse_loss(params, x, y):
@@ -53,14 +53,14 @@ def load_data():
 
 
 def main(argv=None):
-    args = parse_args(__doc__.splitlines()[0], argv, epochs=1500)
+    args = parse_args(__doc__.splitlines()[0], argv, epochs=1500, sample="linear_regression")
     tutorial()
 
     x, y = load_data()
     opt = optimizers.momentum(0.1, beta=0.9)
     params = {"w": jnp.zeros(x.shape[1], jnp.float32), "b": jnp.zeros((), jnp.float32)}
     state = opt.init(params)
-    start, params, state, losses = resume(args, params, state)
+    start, params, state, losses, curves = resume(args, params, state)
     params, state, xd, yd = on_device(args, params, state, jnp.asarray(x), jnp.asarray(y))
 
     @jax.jit
@@ -91,11 +91,10 @@ def main(argv=None):
     print_table("diabetes linear regression", [
         ("device", args.device), ("epochs", max(start, args.epochs)), ("GD mse", final_loss),
         ("lstsq mse", exact_loss), ("max |coef diff|", f"{max_diff:.1e}"), *(artifact or {}).items()])
-    if args.plot:
-        plot_losses(args.plot, {"GD train mse": losses}, "linear regression (diabetes)")
+    save_plot(args, {"GD train mse": losses}, "linear regression (diabetes)")
     return {"coef": gd, "exact": exact, "losses": losses, "max_diff": max_diff, "loss": final_loss,
             "exact_loss": exact_loss, "artifact": artifact, "params": params}
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

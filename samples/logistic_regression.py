@@ -22,7 +22,7 @@ import irgrad.numpy as jnp
 from irgrad import optimizers
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import export_predictor, maybe_save, on_device, parse_args, plot_losses, print_table, resume  # noqa: E402,I001
+from common import export_predictor, main_guard, maybe_save, on_device, parse_args, print_table, resume, save_plot  # noqa: E402,I001
 
 
 def sigmoid(x):
@@ -70,7 +70,7 @@ def accuracy(params, x, y):
 
 
 def main(argv=None):
-    args = parse_args(__doc__.splitlines()[0], argv, epochs=300)
+    args = parse_args(__doc__.splitlines()[0], argv, epochs=300, sample="logistic_regression")
     tutorial()
 
     x_tr, x_te, y_tr, y_te = load_data()
@@ -78,7 +78,7 @@ def main(argv=None):
     opt = optimizers.adam(0.01)
     params = {"w": jnp.zeros(x_tr.shape[1], jnp.float32), "b": jnp.zeros((), jnp.float32)}
     state = opt.init(params)
-    start, params, state, losses = resume(args, params, state)
+    start, params, state, losses, curves = resume(args, params, state)
     params, state, xd, yd = on_device(args, params, state, jnp.asarray(x_tr), jnp.asarray(y_tr))
     mean_loss = lambda p: loss(p, xd, yd) / n
 
@@ -109,10 +109,9 @@ def main(argv=None):
         ("train accuracy", result["train_acc"]), ("test accuracy", result["test_acc"]),
         ("sklearn train accuracy", result["sk_train_acc"]), ("sklearn test accuracy", result["sk_test_acc"]),
         *(result["artifact"] or {}).items()])
-    if args.plot:
-        plot_losses(args.plot, {"train mean NLL": losses}, "logistic regression (breast cancer)")
+    save_plot(args, {"train mean NLL": losses}, "logistic regression (breast cancer)")
     return result
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

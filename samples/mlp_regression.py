@@ -21,7 +21,7 @@ import irgrad.numpy as jnp
 from irgrad import optimizers
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import export_predictor, maybe_save, on_device, parse_args, plot_losses, print_table, resume  # noqa: E402,I001
+from common import export_predictor, main_guard, maybe_save, on_device, parse_args, print_table, resume, save_plot  # noqa: E402,I001
 
 LAYERS = (10, 8, 1)
 
@@ -57,12 +57,12 @@ def load_data():
 
 
 def main(argv=None):
-    args = parse_args(__doc__.splitlines()[0], argv, epochs=200)
+    args = parse_args(__doc__.splitlines()[0], argv, epochs=200, sample="mlp_regression")
     x_tr, x_va, y_tr, y_va = [jnp.asarray(a) for a in load_data()]
     opt = optimizers.adam(3e-3)
     params = init_params(jax.random.PRNGKey(0))
     state = opt.init(params)
-    start, params, state, losses = resume(args, params, state)
+    start, params, state, losses, curves = resume(args, params, state)
     params, state, x_tr, x_va, y_tr, y_va = on_device(args, params, state, x_tr, x_va, y_tr, y_va)
 
     @jax.jit
@@ -72,15 +72,15 @@ def main(argv=None):
         return optimizers.apply_updates(params, updates), state, loss
 
     val_loss = jax.jit(mse)
-    val_losses = []
+    val_losses = curves.get("val_losses", [])   # (checkpointed too: a resumed plot has the whole curve)
     bar = tqdm(range(start, args.epochs), desc="MLP diabetes", initial=start, total=args.epochs)
     for epoch in bar:
         params, state, loss = train_step(params, state, x_tr, y_tr)
         losses.append(float(loss))
         val_losses.append(float(val_loss(params, x_va, y_va)))
         bar.set_postfix(loss=f"{losses[-1]:.4f}", val=f"{val_losses[-1]:.4f}", refresh=False)
-        maybe_save(args, epoch + 1, params, state, losses)
-    maybe_save(args, max(start, args.epochs), params, state, losses, final=True)
+        maybe_save(args, epoch + 1, params, state, losses, curves={"val_losses": val_losses})
+    maybe_save(args, max(start, args.epochs), params, state, losses, final=True, curves={"val_losses": val_losses})
 
     baseline = float(np.mean((np.asarray(y_va) - float(np.mean(np.asarray(y_tr)))) ** 2))
     result = {"losses": losses, "train_loss": float(mse(params, x_tr, y_tr)),
@@ -90,13 +90,13 @@ def main(argv=None):
         ("device", args.device), ("epochs", max(start, args.epochs)), ("train mse", result["train_loss"]),
         ("validation mse", result["val_loss"]), ("validation mse of predicting the mean", baseline),
         ("validation R^2", 1 - result["val_loss"] / baseline), *(result["artifact"] or {}).items()])
-    if args.plot:
-        curves = {"train mse": losses}
-        if val_losses:
-            curves["validation mse"] = [np.nan] * (len(losses) - len(val_losses)) + val_losses
-        plot_losses(args.plot, curves, "MLP regression (diabetes)")
+    plotted = {"train mse": losses}
+    if val_losses:   # (a checkpoint from before validation losses were saved has fewer)
+        plotted["validation mse"] = [np.nan] * (len(losses) - len(val_losses)) + val_losses
+    save_plot(args, plotted, "MLP regression (diabetes)")
+    result["val_losses"] = val_losses
     return result
 
 
 if __name__ == "__main__":
-    main()
+    main_guard(main)

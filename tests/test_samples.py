@@ -148,5 +148,5 @@ def test_checkpoint_with_pickled_objects_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"checkpoint .*raw.npz: it is pickled Python objects"):
         common.load_checkpoint(str(raw), {"w": np.ones(2, np.float32)})
     assert not marker.exists()
-    epoch, params, _, _ = common.load_checkpoint(str(good), {"w": np.zeros(2, np.float32)})
+    epoch, params, *_ = common.load_checkpoint(str(good), {"w": np.zeros(2, np.float32)})
     assert epoch == 3 and np.array_equal(np.asarray(params["w"]), np.ones(2))
