@@ -79,6 +79,9 @@ def transform(text: str, name: str, wrt=None, clean: bool = False, source: str =
     with building():
         module = parse_module(text, source)
         wrt = float_args(module, name) if wrt is None else wrt
+        if not wrt:
+            raise UsageError(f"@{name} has no float arguments to differentiate: --{mode} needs a float tensor argument "
+                             "(integer and boolean values have no derivative, as in JAX)")
         check_wrt(module, name, wrt)
         new_name = PASSES[mode](module, name, wrt=wrt, strong_zero=strong_zero)
         vjp_fn = reverse.lookup(module, new_name)
@@ -138,10 +141,16 @@ def read_input(path: str) -> str:
     if path == "-":
         return sys.stdin.read()
     try:
-        with open(path) as f:
-            return f.read()
+        with open(path, "rb") as f:
+            data = f.read()
     except OSError as e:
         raise UsageError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        byte = data[e.start:e.start + 1]
+        raise UsageError(f"cannot read {path}: not a UTF-8 text file (byte {e.start} is {byte!r}); "
+                         "expected MLIR text (.mlir)") from None
 
 
 def write_output(path: str | None, text: str) -> None:

@@ -150,19 +150,14 @@ func.func @f(%x: tensor<3xi32>) -> tensor<3xi32> {
   return %y : tensor<3xi32>
 }
 """
-NEEDS_OPT_PATCH = pytest.mark.xfail(strict=True, reason="needs the check in passes/opt.py (not touched by this "
-                                                        "branch: passes/ is being changed elsewhere)")
 
 
 @pytest.mark.parametrize("content, argv, message", [
-    pytest.param(bytes(range(256)), ["--vjp", "f"], r"cannot read \S+: not a UTF-8 text file .*",
-                 marks=NEEDS_OPT_PATCH),
-    pytest.param(INT_ONLY.encode(), ["--vjp", "f"], r"@f has no float arguments to differentiate.*",
-                 marks=NEEDS_OPT_PATCH),
+    pytest.param(bytes(range(256)), ["--vjp", "f"], r"cannot read \S+: not a UTF-8 text file .*"),
+    pytest.param(INT_ONLY.encode(), ["--vjp", "f"], r"@f has no float arguments to differentiate.*"),
 ])
 def test_irgrad_opt_bad_input_is_one_line(content, argv, message, tmp_path, capsys):
-    """(Until passes/opt.py has the two checks, both rows are strict xfails: they XPASS, and so
-    fail, once it does; then drop the marks.)"""
+    """irgrad-opt on a binary file, and --vjp of a function with no float argument."""
     from irgrad.passes import opt
     path = tmp_path / "in.mlir"
     path.write_bytes(content)
