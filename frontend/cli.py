@@ -22,13 +22,12 @@ import os
 import re
 import sys
 import sysconfig
-import tempfile
 import traceback
 
 import numpy as np
 
 from . import devices as _devices
-from . import dtypes, tree_util
+from . import dtypes, files, tree_util
 from .export import ShapeDtypeStruct, export, leaf_paths, load, tree_from_json
 
 # Short dtype names accepted by --arg (any NumPy dtype name works too: float32, int8, ...).
@@ -135,28 +134,7 @@ def check_writable(flag: str, path: str) -> None:
 def save_safely(flag: str, path: str, write) -> str:
     """`write(path)`; if that fails after the work is done, write to a new temporary file
     instead and say where on stderr. Returns the path written."""
-    try:
-        _write_whole(write, path)
-        return path
-    except OSError as e:
-        reason = e.strerror or str(e)
-    fd, fallback = tempfile.mkstemp(prefix="irgrad-", suffix="-" + os.path.basename(path))
-    os.close(fd)
-    _write_whole(write, fallback)
-    print(f"irgrad: warning: could not write {flag} {path} ({reason}); wrote {fallback} instead", file=sys.stderr)
-    return fallback
-
-
-def _write_whole(write, path: str) -> None:
-    """`write` a sibling temporary file, then rename it onto `path`: never half a file there."""
-    tmp = f"{path}.partial-{os.getpid()}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    return files.write_or_fall_back(flag, path, write, speaker="irgrad: ")
 
 
 def cmd_export(args) -> int:

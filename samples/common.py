@@ -11,12 +11,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import zipfile
 from typing import NamedTuple
 
 import irgrad.frontend.devices
 import numpy as np
+from irgrad.frontend.files import write_or_fall_back
 
 import irgrad
 import irgrad.numpy as jnp
@@ -126,20 +126,6 @@ def _plot_formats() -> set:
     return set(Figure().canvas.get_supported_filetypes())
 
 
-def _write_whole(write, path: str) -> None:
-    """`write` to a sibling temporary file (same extension, for matplotlib) renamed onto
-    `path`: a failed or killed write never leaves half a file under `path`."""
-    root, ext = os.path.splitext(path)
-    tmp = f"{root}.partial-{os.getpid()}{ext}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
 def check_outputs(args) -> None:
     """SampleError unless every output path (--checkpoint, --plot, --export) can be written
     and no two are the same file; --plot must name an image format matplotlib writes."""
@@ -169,16 +155,7 @@ def write_safely(what: str, path: str, write, sample: str = "sample") -> str:
     >>> write_safely("--plot", "/gone/p.png", lambda p: open(p, "w").close())   # doctest: +SKIP
     warning: could not write --plot /gone/p.png (...); wrote it to /tmp/irgrad-sample-k2j4-p.png instead
     """
-    try:
-        _write_whole(write, path)
-        return path
-    except OSError as e:
-        reason = f"{e.strerror or e}"
-    fd, fallback = tempfile.mkstemp(prefix=f"irgrad-{sample}-", suffix="-" + os.path.basename(path))
-    os.close(fd)
-    _write_whole(write, fallback)
-    print(f"warning: could not write {what} {path} ({reason}); wrote it to {fallback} instead", file=sys.stderr)
-    return fallback
+    return write_or_fall_back(what, path, write, prefix=f"irgrad-{sample}-")
 
 
 def on_device(args, *trees):

@@ -30,3 +30,16 @@ def pytest_unconfigure(config):
     for d in (getattr(config, "_irgrad_cache", None), getattr(config, "_irgrad_config", None)):
         if d:
             shutil.rmtree(d, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def vulkan():
+    """The first Vulkan device; skipped with the reason when IREE finds none, except under
+    CI=true, where that fails (`.ci/run` installs mesa-vulkan-drivers)."""
+    import irgrad  # not at import: the cache directories above are set first
+    try:
+        return irgrad.devices("vulkan")[0]
+    except RuntimeError as e:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true requires a Vulkan device (.ci/run installs mesa-vulkan-drivers): {e}")
+        pytest.skip(f"no Vulkan device: {e}")

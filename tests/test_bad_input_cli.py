@@ -130,7 +130,7 @@ def test_export_output_folder_vanishing_late_keeps_the_artifact(folder, tmp_path
                              folder, capsys, monkeypatch)
     assert code == 0
     m = re.fullmatch(r"irgrad: warning: could not write -o \S+sq.vmfb \(No such file or directory\); "
-                     r"wrote (\S+) instead\n", err)
+                     r"wrote it to (\S+) instead\n", err)
     assert m, err
     saved = m.group(1)
     try:

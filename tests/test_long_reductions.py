@@ -8,8 +8,6 @@ reductions into blocks (runtime/legalize.py); these check the numbers that come 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
@@ -20,16 +18,6 @@ import irgrad.numpy as jnp
 def rel(actual, exact):
     actual, exact = np.asarray(actual, np.float64), np.asarray(exact, np.float64)
     return float(np.max(np.abs(actual - exact) / np.maximum(np.abs(exact), 1e-30)))
-
-
-@pytest.fixture(scope="module")
-def vulkan():
-    try:
-        return irgrad.devices("vulkan")[0]
-    except RuntimeError as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true requires a Vulkan device (.ci/run installs mesa-vulkan-drivers): {e}")
-        pytest.skip(f"no Vulkan device: {e}")
 
 
 @pytest.fixture(params=["cpu", "vulkan"])

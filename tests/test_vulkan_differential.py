@@ -13,7 +13,6 @@ Skipped with the reason when there is no Vulkan device, except under CI=true.
 from __future__ import annotations
 
 import functools
-import os
 import zlib
 
 import numpy as np
@@ -27,16 +26,6 @@ import irgrad.numpy as inp
 jax = pytest.importorskip("jax")
 jax.config.update("jax_enable_x64", False)
 import jax.numpy as jnp  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def vulkan():
-    try:
-        return irgrad.devices("vulkan")[0]
-    except RuntimeError as e:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true requires a Vulkan device (.ci/run installs mesa-vulkan-drivers): {e}")
-        pytest.skip(f"no Vulkan device: {e}")
 
 
 def _tol(row, grad=False):
