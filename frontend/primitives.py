@@ -499,6 +499,29 @@ elementwise("select", lambda c, a, b: np.where(c, a, b), {"*": arith.select},
 
 def _ipow_body(x, *, y):
     """x ** y for a Python int y, by repeated squaring (JAX's integer_pow)."""
+    if y <= -2 and isinstance(x.type, ir.FloatType):
+        return _ipow_negative(x, y)
+    return _ipow_chain(x, y)
+
+
+def _ipow_negative(x, y):
+    """1 / x ** -y, with JAX's derivatives y * x ** (y - 1) at x = +-0 and +-inf too.
+
+    There the chain rule through the products multiplies 0 by inf (NaN), so at those
+    points the value is powf(x, y) instead: the same number, and its derivative rule is
+    JAX's. Each branch reads 1 where the other is taken, so the zero cotangent the
+    unselected branch receives meets only finite partials.
+    """
+    one = _const(1.0, x)
+    mag = math.absf(x)
+    ordinary = arith.andi(arith.CmpFOp(arith.CmpFPredicate.OGT, mag, _const(0.0, x)).result,
+                          arith.CmpFOp(arith.CmpFPredicate.OLT, mag, _const(float("inf"), x)).result)
+    products = _ipow_chain(arith.select(ordinary, x, one), y)
+    at_edge = _in_f32(math.powf)(arith.select(ordinary, one, x), _const(float(y), x))
+    return arith.select(ordinary, products, at_edge)
+
+
+def _ipow_chain(x, y):
     n, acc, base = abs(y), None, x
     mul = arith.mulf if isinstance(x.type, ir.FloatType) else arith.muli
     while n:
