@@ -155,3 +155,37 @@ def test_integer_exponent_zero_reverse_over_reverse(integer_exponent_tables):
     at = np.flatnonzero((INT_XS == 0) & (INT_YS == 0))
     np.testing.assert_array_equal(mine[at, INT_PATHS.index("grad_grad")],
                                   theirs[at, INT_PATHS.index("jvp_grad")])
+
+
+# The same kind of point for the other elementary functions: derivatives where JAX's rule gives
+# inf or 0 and a partial written another way gives 0 * inf or 0 / 0. Before the fixes cbrt's were
+# NaN at 0 and inf (y / (3 x)), and sign's derivative at 0 was 1 (its lowering returned x there).
+EDGE_XS = np.float32([0.0, -0.0, 1.5, -1.5, np.inf, 1e-30])
+EDGE_FNS = ("sqrt", "log", "log1p", "abs", "cbrt", "sign", "pow_0.5", "pow_1.5", "pow_-0.5", "pow_2.5", "exp")
+
+
+def edge_table(lib, np_):
+    fns = {"sqrt": np_.sqrt, "log": np_.log, "log1p": np_.log1p, "abs": np_.abs, "cbrt": np_.cbrt,
+           "sign": np_.sign, "pow_0.5": lambda x: x ** 0.5, "pow_1.5": lambda x: x ** 1.5,
+           "pow_-0.5": lambda x: x ** -0.5, "pow_2.5": lambda x: x ** 2.5, "exp": np_.exp}
+
+    def per_x(x):
+        rows = []
+        for name in EDGE_FNS:
+            g = lib.grad(fns[name])
+            rows.append(np_.stack([g(x), lib.grad(g)(x), lib.jvp(g, (x,), (np_.ones_like(x),))[1]]))
+        return np_.stack(rows)
+    return np.asarray(lib.jit(lib.vmap(per_x))(EDGE_XS))
+
+
+@pytest.fixture(scope="module")
+def edge_tables():
+    return edge_table(irgrad, inp), edge_table(jax, jnp)
+
+
+@pytest.mark.parametrize("name", EDGE_FNS)
+def test_edge_derivatives_match_jax(edge_tables, name):
+    i = EDGE_FNS.index(name)
+    mine, theirs = (t[:, i] for t in edge_tables)
+    np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=0,
+                               err_msg=f"[grad, grad of grad, jvp of grad] of {name} at x = {EDGE_XS}")
