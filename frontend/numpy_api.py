@@ -220,10 +220,11 @@ def _pow_int_exponent(x, y):
     """x ** y for float x and an integer array y. JAX differentiates this case with its
     integer-exponent rule, d/dx = 0 where y == 0 (no 0 * 0 ** -1 = NaN at x == 0): a
     pow whose exponent is 1 where y == 0, whose result is then replaced by 1, gives the
-    same first derivative."""
+    same first derivative. The base is 1 there too, so that no derivative of any order
+    of that unselected pow reads 0 ** -1 (forward over reverse gave 0 * inf = NaN)."""
     is_zero = equal(y, 0)
     x, safe_y = _promote(x, where(is_zero, 1, y))
-    return where(is_zero, 1, bind("pow", x, safe_y))
+    return where(is_zero, 1, bind("pow", where(is_zero, 1, x), safe_y))
 
 
 def float_power(x, y):

@@ -36,6 +36,7 @@ from irgrad.passes.ir import (
     tensor_type,
 )
 from irgrad.passes.products import product_tree
+from irgrad.passes.scalar_rules import guarded_power
 
 from . import dtypes
 from .core import ShapedArray, Tracer, aval_of, concrete_value, current_trace, host_value, user_location
@@ -178,7 +179,8 @@ def _sign_f(x):
     zero = _const(0.0, x)
     pos = arith.CmpFOp(arith.CmpFPredicate.OGT, x, zero).result
     neg = arith.CmpFOp(arith.CmpFPredicate.OLT, x, zero).result
-    return arith.select(pos, _const(1.0, x), arith.select(neg, _const(-1.0, x), x))
+    # x * 0 keeps -0.0 and NaN as x would, with JAX's zero derivative at 0 (x itself has 1).
+    return arith.select(pos, _const(1.0, x), arith.select(neg, _const(-1.0, x), arith.mulf(x, _const(0.0, x))))
 
 
 def _sign_i(x):
@@ -210,8 +212,11 @@ def _isinf(x):
 
 
 def _cbrt_f(x):
-    """IREE's cbrt gives NaN at +-inf."""
-    return arith.select(_isinf(x), x, math.cbrt(x))
+    """IREE's cbrt gives NaN at +-inf. There the result is copysign(inf, x), whose derivative
+    is JAX's 0 (x itself would have 1), and cbrt reads 1 so its partial stays finite."""
+    inf = _isinf(x)
+    at_inf = math.copysign(_const(float("inf"), x), x)
+    return arith.select(inf, at_inf, math.cbrt(arith.select(inf, _const(1.0, x), x)))
 
 
 def _asinh_f(x):
@@ -499,6 +504,17 @@ elementwise("select", lambda c, a, b: np.where(c, a, b), {"*": arith.select},
 
 def _ipow_body(x, *, y):
     """x ** y for a Python int y, by repeated squaring (JAX's integer_pow)."""
+    if y <= -2 and isinstance(x.type, ir.FloatType):
+        return _ipow_negative(x, y)
+    return _ipow_chain(x, y)
+
+
+def _ipow_negative(x, y):
+    """1 / x ** -y, with JAX's derivatives at x = +-0 and +-inf too (see guarded_power)."""
+    return guarded_power(x, y, lambda v: _ipow_chain(v, y), _in_f32(math.powf))
+
+
+def _ipow_chain(x, y):
     n, acc, base = abs(y), None, x
     mul = arith.mulf if isinstance(x.type, ir.FloatType) else arith.muli
     while n:

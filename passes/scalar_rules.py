@@ -57,6 +57,27 @@ def _balanced_eq(x, z, y):
     return select(cmp("oeq", x, z), half_or_one, const(0.0, x))
 
 
+def guarded_power(x, n: int, by_products, powf=math.powf):
+    """x ** n for an int n <= -2: `by_products(x)` (1 / (x * x ...), JAX's integer_pow)
+    except at x = +-0 and +-inf, where it is powf(x, n).
+
+    The value is the same there, and so the derivatives are JAX's n * x ** (n - 1) (+-inf
+    at 0, +-0 at inf), where the chain rule through the products gives 0 * inf = NaN. Each
+    branch reads 1 where the other is taken, so the zero cotangent the unselected branch
+    receives meets only finite partials. Example: guarded_power(x, -2, lambda v: recip(arith.mulf(v, v))).
+    """
+    one, mag = const(1.0, x), math.absf(x)
+    ordinary = arith.andi(cmp("ogt", mag, const(0.0, x)), cmp("olt", mag, const(float("inf"), x)))
+    products = by_products(select(ordinary, x, one))
+    at_edge = powf(select(ordinary, one, x), const(float(n), x))
+    return select(ordinary, products, at_edge)
+
+
+def _cbrt_partial(y):
+    """JAX's (1/3) * integer_pow(y, -2): inf at y = 0 and 0 at y = inf (y / (3 x) gives NaN)."""
+    return arith.mulf(const(1.0 / 3.0, y), guarded_power(y, -2, lambda v: recip(arith.mulf(v, v))))
+
+
 def _pow_partials(x, y):
     a, b = x
     # JAX's rules for a float exponent (lax._pow_jvp_lhs / _pow_jvp_rhs): d/da a**b =
@@ -105,7 +126,7 @@ PARTIALS = {
     "math.log1p": lambda x, y: [recip(arith.addf(x[0], const(1.0, y)))],
     "math.sqrt": lambda x, y: [arith.divf(const(0.5, y), y)],
     "math.rsqrt": lambda x, y: [arith.divf(arith.mulf(const(-0.5, y), y), x[0])],
-    "math.cbrt": lambda x, y: [arith.divf(y, arith.mulf(const(3.0, y), x[0]))],
+    "math.cbrt": lambda x, y: [_cbrt_partial(y)],
     "math.tanh": lambda x, y: [_tanh_partial(y)],
     "math.sin": lambda x, y: [math.cos(x[0])],
     "math.cos": lambda x, y: [arith.negf(math.sin(x[0]))],
