@@ -286,7 +286,8 @@ def barrier_splat_reductions(module: ir.Module) -> None:
 
 def _powf_exact(x, y):
     """x ** y as JAX computes it, from IREE's powf on |x| (right for x >= 0 but for
-    0 ** 0): 1 where y == 0; for x < 0, +-|x| ** y where y is an integer, NaN otherwise."""
+    0 ** 0): 1 where y == 0; for x < 0, +-|x| ** y where y is an integer, NaN otherwise,
+    except (-inf) ** y = inf ** y (C's pow: (-inf) ** 0.5 is inf, not NaN)."""
     from iree.compiler.dialects import arith, math
     t = x.type
     et = ir.RankedTensorType(t).element_type if isinstance(t, ir.RankedTensorType) else t
@@ -302,9 +303,13 @@ def _powf_exact(x, y):
     half = arith.mulf(y, c(0.5))
     is_odd = arith.andi(is_int, cmp("UNE", math.trunc(half), half))
     signed = arith.select(is_odd, math.copysign(p, x), p)      # (-0.0) ** -1 is -inf
-    not_real = arith.andi(cmp("OLT", x, c(0.0)), arith.xori(is_int, arith.constant(is_int.type, _true(is_int))))
+    finite_negative = arith.andi(cmp("OLT", x, c(0.0)), cmp("ONE", x, c(float("-inf"))))
+    not_real = arith.andi(finite_negative, arith.xori(is_int, arith.constant(is_int.type, _true(is_int))))
     r = arith.select(not_real, c(float("nan")), signed)
-    return arith.select(cmp("OEQ", y, c(0.0)), c(1.0), r)
+    # C's pow (and JAX): 1 ** y is 1 even for y = nan, (-1) ** +-inf is 1; IREE's powf gives NaN.
+    one = arith.ori(cmp("OEQ", y, c(0.0)), arith.ori(
+        cmp("OEQ", x, c(1.0)), arith.andi(cmp("OEQ", math.absf(x), c(1.0)), cmp("OEQ", math.absf(y), c(float("inf"))))))
+    return arith.select(one, c(1.0), r)
 
 
 def _true(v):

@@ -189,3 +189,19 @@ def test_edge_derivatives_match_jax(edge_tables, name):
     mine, theirs = (t[:, i] for t in edge_tables)
     np.testing.assert_allclose(mine, theirs, rtol=1e-5, atol=0,
                                err_msg=f"[grad, grad of grad, jvp of grad] of {name} at x = {EDGE_XS}")
+
+
+def test_power_special_values_match_jax():
+    """power(x, y) over every pair of special values, jitted (IREE's powf, rewritten by
+    runtime/compiler.py exact_powf) and eager, against JAX: (-inf) ** 0.5 was NaN
+    (JAX inf), (-1) ** inf and 1 ** nan were NaN (JAX 1)."""
+    xs = [-np.inf, -2.0, -1.0, -0.5, -0.0, 0.0, 0.5, 1.0, 2.0, np.inf, np.nan]
+    ys = [-np.inf, -3.0, -2.5, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0, 2.5, 3.0, np.inf, np.nan]
+    x, y = (np.asarray(v, np.float32).ravel() for v in np.meshgrid(xs, ys))
+    want = np.asarray(jax.jit(jnp.power)(x, y))
+    for what, got in (("jit", irgrad.jit(inp.power)(x, y)), ("eager", inp.power(inp.asarray(x), inp.asarray(y)))):
+        got = np.asarray(got)
+        bad = ~np.isclose(got, want, rtol=1e-6, atol=0, equal_nan=True) | (
+            (np.signbit(got) != np.signbit(want)) & ~np.isnan(want))
+        assert not bad.any(), f"{what}: " + ", ".join(
+            f"{a} ** {b} = {g} (JAX {w})" for a, b, g, w in zip(x[bad], y[bad], got[bad], want[bad]))
