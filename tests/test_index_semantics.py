@@ -6,7 +6,7 @@ clamped position (duplicates accumulate). It holds for static Python ints, NumPy
 irgrad arrays and traced indices alike, eager and under jit, grad and vmap.
 
 Each compiled test runs every index value of the table through one compiled function
-(one IREE compile per placement and path), and names the index value that differs.
+(one IREE compile per path, shared by the placements), and names the index value that differs.
 """
 
 from __future__ import annotations
@@ -97,28 +97,44 @@ def test_eager(placement, kind):
 
 
 # ------------------------------------------------------------------ compiled paths
+#
+# Each path takes {placement: (fn, x, index values)} and computes every placement in ONE
+# jit or vmap (one IREE compile per path, not per placement and path: 8 compiles, not 48),
+# returning {placement: [one result per index value]}.
 
-def jit_traced(ns, fn, x, values):
-    return ns.jit(lambda x, *ids: [fn(x, i) for i in ids])(x, *[np.asarray(i, np.int32) for i in values])
-
-
-def jit_static(ns, fn, x, values):
-    return ns.jit(lambda x: [fn(x, as_index(i)) for i in values])(x)
-
-
-def grad_traced(ns, fn, x, values):
-    def grads(x, *ids):
-        return [ns.grad(lambda x: loss(ns, fn, x, i))(x) for i in ids]
-    return ns.jit(grads)(x, *[np.asarray(i, np.int32) for i in values])
+def _xs(cases):
+    return {p: x for p, (_, x, _) in cases.items()}
 
 
-def grad_static(ns, fn, x, values):
-    return ns.jit(lambda x: [ns.grad(lambda x: loss(ns, fn, x, as_index(i)))(x) for i in values])(x)
+def _traced_ids(cases):
+    return {p: [np.asarray(i, np.int32) for i in values] for p, (_, _, values) in cases.items()}
 
 
-def vmap_x(ns, fn, x, values):
-    xs = np.stack([x, 2 * x + 1, -x])
-    return ns.vmap(lambda x: [fn(x, as_index(i)) for i in values])(xs)
+def jit_traced(ns, cases):
+    return ns.jit(lambda xs, ids: {p: [fn(xs[p], i) for i in ids[p]] for p, (fn, _, _) in cases.items()})(
+        _xs(cases), _traced_ids(cases))
+
+
+def jit_static(ns, cases):
+    return ns.jit(lambda xs: {p: [fn(xs[p], as_index(i)) for i in values]
+                              for p, (fn, _, values) in cases.items()})(_xs(cases))
+
+
+def grad_traced(ns, cases):
+    def grads(xs, ids):
+        return {p: [ns.grad(lambda x: loss(ns, fn, x, i))(xs[p]) for i in ids[p]] for p, (fn, _, _) in cases.items()}
+    return ns.jit(grads)(_xs(cases), _traced_ids(cases))
+
+
+def grad_static(ns, cases):
+    def grads(xs):
+        return {p: [ns.grad(lambda x: loss(ns, fn, x, as_index(i)))(xs[p]) for i in values]
+                for p, (fn, _, values) in cases.items()}
+    return ns.jit(grads)(_xs(cases))
+
+
+def _stacked_xs(cases):
+    return {p: np.stack([x, 2 * x + 1, -x]) for p, x in _xs(cases).items()}
 
 
 def _batched(i):
@@ -127,43 +143,72 @@ def _batched(i):
     return np.stack([i, -i - 1, i + 1])
 
 
-def vmap_index(ns, fn, x, values):
-    x = ns.np.asarray(x)
-    return ns.vmap(lambda *ids: [fn(x, i) for i in ids])(*[_batched(i) for i in values])
+def _batched_ids(cases):
+    return {p: [_batched(i) for i in values] for p, (_, _, values) in cases.items()}
 
 
-def vmap_both(ns, fn, x, values):
-    xs = np.stack([x, 2 * x + 1, -x])
-    return ns.vmap(lambda x, *ids: [fn(x, i) for i in ids])(xs, *[_batched(i) for i in values])
+def vmap_x(ns, cases):
+    return ns.vmap(lambda xs: {p: [fn(xs[p], as_index(i)) for i in values]
+                               for p, (fn, _, values) in cases.items()})(_stacked_xs(cases))
 
 
-def vmap_index_grad(ns, fn, x, values):
-    x = ns.np.asarray(x)
+def vmap_index(ns, cases):
+    xs = {p: ns.np.asarray(x) for p, x in _xs(cases).items()}     # closed over, not mapped
+    return ns.vmap(lambda ids: {p: [fn(xs[p], i) for i in ids[p]] for p, (fn, _, _) in cases.items()})(
+        _batched_ids(cases))
 
-    def grads(*ids):
-        return [ns.grad(lambda x: loss(ns, fn, x, i))(x) for i in ids]
-    return ns.vmap(grads)(*[_batched(i) for i in values])
+
+def vmap_both(ns, cases):
+    return ns.vmap(lambda xs, ids: {p: [fn(xs[p], i) for i in ids[p]] for p, (fn, _, _) in cases.items()})(
+        _stacked_xs(cases), _batched_ids(cases))
+
+
+def vmap_index_grad(ns, cases):
+    xs = {p: ns.np.asarray(x) for p, x in _xs(cases).items()}
+
+    def grads(ids):
+        return {p: [ns.grad(lambda x: loss(ns, fn, x, i))(xs[p]) for i in ids[p]] for p, (fn, _, _) in cases.items()}
+    return ns.vmap(grads)(_batched_ids(cases))
 
 
 PATHS = {f.__name__: f for f in (jit_traced, jit_static, grad_traced, grad_static,
                                   vmap_x, vmap_index, vmap_both, vmap_index_grad)}
 
 
+def placement_case(placement):
+    x, n, fn = PLACEMENTS[placement]
+    return fn, x, all_indices(n)
+
+
+@pytest.fixture(scope="module")
+def all_placements():
+    """(namespace, path) -> {placement: results} for every placement at once (built on
+    first use). For irgrad, None when the combined function fails: each test then runs
+    its placement alone, so the error names it."""
+    cache = {}
+
+    def get(ns, path):
+        key = (ns is IR, path)
+        if key not in cache:
+            try:
+                cache[key] = PATHS[path](ns, {p: placement_case(p) for p in PLACEMENTS})
+            except Exception:  # noqa: BLE001 - reported per placement by the tests
+                if ns is not IR:
+                    raise
+                cache[key] = None
+        return cache[key]
+    return get
+
+
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("placement", list(PLACEMENTS))
-def test_compiled(placement, path):
-    x, n, fn = PLACEMENTS[placement]
-    values = all_indices(n)
-    run = PATHS[path]
-    check_same(run(IR, fn, x, values), run(JX, fn, x, values), values, f"{path} {placement}")
-
-
-@pytest.mark.parametrize("i", [1, 5, -5, [0, 2, 5], [5, 5, -1, -9]])
-def test_bare_grad(i):
-    """grad without jit: the index argument is concrete (a static gather in irgrad)."""
-    def run(ns):
-        return [ns.grad(lambda x, i: ns.np.sum(x[i] ** 2))(X1, as_index(i) if isinstance(i, int) else ns.np.asarray(i))]
-    check_same(run(IR), run(JX), [i], "bare grad")
+def test_compiled(all_placements, placement, path):
+    together = all_placements(IR, path)
+    if together is None:
+        together = PATHS[path](IR, {placement: placement_case(placement)})
+    got = together[placement]
+    values = placement_case(placement)[2]
+    check_same(got, all_placements(JX, path)[placement], values, f"{path} {placement}")
 
 
 # ------------------------------------------------------------------ the issue's examples
