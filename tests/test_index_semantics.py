@@ -375,22 +375,41 @@ def take_loss(ns, x, i, kwargs):
     return ns.np.sum(ns.np.where(ns.np.isnan(v), 0.0, v) ** 2)
 
 
+def take_compiled(ns, cases):
+    """{case: [jit value, jit grad] per index of TAKE_INDICES} for `cases` (names of TAKE_CASES),
+    all in one jitted function (one IREE compile, not one per case, index and path)."""
+    def f(xs, ids):
+        return {case: [r for i in ids for r in (
+            ns.np.take(xs[case], i, **TAKE_CASES[case][1]),
+            ns.grad(lambda x, i: take_loss(ns, x, i, TAKE_CASES[case][1]))(xs[case], i))] for case in cases}
+    return ns.jit(f)({case: TAKE_CASES[case][0] for case in cases}, [np.array(i, np.int32) for i in TAKE_INDICES])
+
+
+@pytest.fixture(scope="module")
+def take_together():
+    """irgrad's take_compiled for every case at once; None if that fails (each test then
+    compiles its case alone, so the error names it)."""
+    try:
+        return take_compiled(IR, list(TAKE_CASES))
+    except Exception:  # noqa: BLE001 - reported per case by the tests
+        return None
+
+
 @pytest.mark.parametrize("case", list(TAKE_CASES))
-def test_take(case):
+def test_take(take_together, case):
     """jnp.take's modes: "fill" (the default: fill_value, NaN for floats, where out of
     range), "clip" (clamp, no wrap) and "wrap" (modulo); eager, jit and grad."""
     x, kwargs = TAKE_CASES[case]
 
-    def run(ns):
+    def run(ns, compiled):
         out = []
-        for i in TAKE_INDICES:
-            idx = np.array(i, np.int32)
-            out.append(ns.np.take(ns.np.asarray(x), idx, **kwargs))
-            out.append(ns.jit(lambda x, i: ns.np.take(x, i, **kwargs))(x, idx))
-            out.append(ns.jit(ns.grad(lambda x, i: take_loss(ns, x, i, kwargs)))(x, idx))
+        for k, i in enumerate(TAKE_INDICES):
+            out.append(ns.np.take(ns.np.asarray(x), np.array(i, np.int32), **kwargs))
+            out += compiled[2 * k:2 * k + 2]      # jit value, grad
         return out
+    ours = (take_together or take_compiled(IR, [case]))[case]
     labels = [f"{i} {path}" for i in TAKE_INDICES for path in ("eager", "jit", "grad")]
-    check_same(run(IR), run(JX), labels, f"take {case}")
+    check_same(run(IR, ours), run(JX, take_compiled(JX, [case])[case]), labels, f"take {case}")
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.bool_])
