@@ -3,13 +3,15 @@ them differentiated again), one case per primitive with a float derivative; the
 integer-valued primitives (comparisons, argmax, iota, bit ops) appear inside float
 functions. check_grads itself is tested to fail on a wrong derivative."""
 
+import functools
+
 import numpy as np
 import pytest
 
 import irgrad
 import irgrad.numpy as jnp
 from irgrad import lax
-from irgrad.test_util import check_grads
+from irgrad.test_util import check_grads, numerical_jvp
 
 rng = np.random.RandomState(42)
 
@@ -78,12 +80,106 @@ CASES = {**{k: (f, [vec(lo, hi)]) for k, (f, lo, hi) in UNARY.items()},
          **{k: (f, [vec(*a), vec(*b)]) for k, (f, a, b) in BINARY.items()}, **OTHER}
 
 
+# eps=1e-3, not JAX's default 1e-4: in float32, x + 1e-4 * t rounds by up to ~1e-3 of
+# the step, which made second-order central differences of arcsinh miss by 1.3%.
+EPS = 1e-3
+TOL = 2e-3      # check_grads' float32 tolerance (JAX's): atol = rtol = TOL * leaf size
+
+
+# check_grads on one case compiles ~9 tiny modules (jvp, vjp, pullback, and each of them
+# differentiated again), ~6 CPU-s a case. The checks below are check_grads' own, in the same
+# order (order 2, "fwd" and "rev"), run on ALL cases at once: F maps {case: args} to
+# {case: f(*args)}, so each transformed function is compiled once for every case, and each
+# case's leaves are compared on their own, with check_grads' tolerances. F is block
+# diagonal (a case's outputs depend only on its inputs), so the one pullback call gives
+# each case exactly its own vjp: <t_k, vjp(c)_k> = <J_k t_k, c_k>, checked per case.
+
+def pick(tree, name):
+    """Case `name`'s part of a tree built from {case: ...} dicts."""
+    if isinstance(tree, dict):
+        return tree[name]
+    if isinstance(tree, (tuple, list)):
+        return type(tree)(pick(t, name) for t in tree)
+    return tree
+
+
+def rand_like(rng, tree):
+    return irgrad.tree_util.tree_map(lambda x: np.asarray(rng.randn(*np.shape(x)), np.float32), tree)
+
+
+def inner(xs, ys):
+    return sum(float(np.vdot(np.asarray(x, np.float64), np.asarray(y, np.float64)))
+               for x, y in zip(irgrad.tree_util.tree_leaves(xs), irgrad.tree_util.tree_leaves(ys)))
+
+
+def close(errors, got, want, what):
+    got_leaves, want_leaves = irgrad.tree_util.tree_leaves(got), irgrad.tree_util.tree_leaves(want)
+    if len(got_leaves) != len(want_leaves):
+        errors.append(f"{what}: {len(got_leaves)} leaves, expected {len(want_leaves)}")
+    for g, w in zip(got_leaves, want_leaves):
+        g, w = np.asarray(g), np.asarray(w)
+        try:
+            np.testing.assert_allclose(g, w, atol=TOL * g.size, rtol=TOL * w.size, err_msg=what)
+        except AssertionError as e:
+            errors.append(str(e))
+
+
+def check_level(h, args, label, errors):
+    """check_jvp and check_vjp of h at `args`, per case: errors[case] gets the mismatches."""
+    rng = np.random.RandomState(0)
+    tangent = rand_like(rng, args)
+    want = h(*args)
+    numerical = numerical_jvp(h, args, tangent, EPS)
+    value, tangent_out = irgrad.jvp(h, args, tangent)
+    value_r, pullback = irgrad.vjp(h, *args)
+    cotangent = rand_like(rng, value_r)
+    cotangent_in = pullback(cotangent)
+    for name, errs in errors.items():
+        close(errs, pick(value, name), pick(want, name), f"JVP{label} primal")
+        close(errs, pick(tangent_out, name), pick(numerical, name), f"JVP{label} tangent")
+        close(errs, pick(value_r, name), pick(want, name), f"VJP{label} primal")
+        close(errs, np.float32(inner(pick(tangent, name), pick(cotangent_in, name))),
+              np.float32(inner(pick(numerical, name), pick(cotangent, name))), f"VJP{label} cotangent projection")
+
+
+def all_cases(xs):
+    return {name: f(*xs[name]) for name, (f, _) in CASES.items()}
+
+
+def all_cases_vjp(*a):
+    out, pullback = irgrad.vjp(all_cases, *a)
+    return pullback(out)
+
+
+@pytest.fixture(scope="module")
+def order_2_errors():
+    """{case: mismatches} of check_grads(f, args, order=2, modes=("fwd", "rev")) for every
+    case at once; None when the combined functions fail to build or compile (each test then
+    runs check_grads on its case alone, so the error names it)."""
+    errors = {name: [] for name in CASES}
+    xs = {name: tuple(args) for name, (_, args) in CASES.items()}
+    try:
+        check_level(all_cases, (xs,), "", errors)
+        check_level(functools.partial(irgrad.jvp, all_cases), ((xs,), (xs,)), " of JVP", errors)
+        check_level(all_cases_vjp, (xs,), " of VJP", errors)
+    except Exception:  # noqa: BLE001 - reported per case by the tests
+        return None
+    return errors
+
+
 @pytest.mark.parametrize("name", list(CASES))
-def test_check_grads_order_2(name):
-    # eps=1e-3, not JAX's default 1e-4: in float32, x + 1e-4 * t rounds by up to ~1e-3 of
-    # the step, which made second-order central differences of arcsinh miss by 1.3%.
+def test_check_grads_order_2(order_2_errors, name):
     f, args = CASES[name]
-    check_grads(f, args, order=2, modes=("fwd", "rev"), eps=1e-3)
+    if order_2_errors is None:
+        check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS)
+    assert not (order_2_errors or {}).get(name), f"{name}:\n" + "\n".join(order_2_errors[name])
+
+
+@pytest.mark.parametrize("name", ["tanh", "pow", "reduce_max"])
+def test_check_grads_itself_order_2(name):
+    """check_grads (the public function) on a few cases: unary, binary, a reduction."""
+    f, args = CASES[name]
+    check_grads(f, args, order=2, modes=("fwd", "rev"), eps=EPS)
 
 
 def test_check_grads_catches_a_wrong_derivative():

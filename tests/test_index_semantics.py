@@ -6,7 +6,7 @@ clamped position (duplicates accumulate). It holds for static Python ints, NumPy
 irgrad arrays and traced indices alike, eager and under jit, grad and vmap.
 
 Each compiled test runs every index value of the table through one compiled function
-(one IREE compile per placement and path), and names the index value that differs.
+(one IREE compile per path, shared by the placements), and names the index value that differs.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ jax.config.update("jax_enable_x64", False)
 import jax.numpy as jnp  # noqa: E402
 
 IR = SimpleNamespace(np=inp, jit=irgrad.jit, grad=irgrad.grad, vmap=irgrad.vmap)
-JX = SimpleNamespace(np=jnp, jit=jax.jit, grad=jax.grad, vmap=jax.vmap)
+# JAX's vmap jitted: the same values, but one XLA compile instead of one per gather op-by-op.
+JX = SimpleNamespace(np=jnp, jit=jax.jit, grad=jax.grad, vmap=lambda f: jax.jit(jax.vmap(f)))
 
 X1 = np.array([10.0, 20.0, 30.0], np.float32)
 X2 = (np.arange(12, dtype=np.float32) * 1.5 + 1.0).reshape(3, 4)
@@ -97,28 +98,38 @@ def test_eager(placement, kind):
 
 
 # ------------------------------------------------------------------ compiled paths
+#
+# Each path takes {placement: (fn, x, index values)} and computes every placement in ONE
+# jit or vmap (one IREE compile per path, not per placement and path), returning
+# {placement: [one result per index value]}. A static index is part of the program, so
+# each value is its own gather; a traced index is data, so the traced paths compile one
+# index of each shape (a scalar and the four arrays) and call the function again for each
+# scalar value (same shapes, so the compiled function is reused): 5 gathers per placement
+# instead of 14, the same values checked.
 
-def jit_traced(ns, fn, x, values):
-    return ns.jit(lambda x, *ids: [fn(x, i) for i in ids])(x, *[np.asarray(i, np.int32) for i in values])
-
-
-def jit_static(ns, fn, x, values):
-    return ns.jit(lambda x: [fn(x, as_index(i)) for i in values])(x)
-
-
-def grad_traced(ns, fn, x, values):
-    def grads(x, *ids):
-        return [ns.grad(lambda x: loss(ns, fn, x, i))(x) for i in ids]
-    return ns.jit(grads)(x, *[np.asarray(i, np.int32) for i in values])
+def _xs(cases):
+    return {p: x for p, (_, x, _) in cases.items()}
 
 
-def grad_static(ns, fn, x, values):
-    return ns.jit(lambda x: [ns.grad(lambda x: loss(ns, fn, x, as_index(i)))(x) for i in values])(x)
+def jit_static(ns, cases):
+    return ns.jit(lambda xs: {p: [fn(xs[p], as_index(i)) for i in values]
+                              for p, (fn, _, values) in cases.items()})(_xs(cases))
 
 
-def vmap_x(ns, fn, x, values):
-    xs = np.stack([x, 2 * x + 1, -x])
-    return ns.vmap(lambda x: [fn(x, as_index(i)) for i in values])(xs)
+def grad_static(ns, cases):
+    def grads(xs):
+        return {p: [ns.grad(lambda x: loss(ns, fn, x, as_index(i)))(xs[p]) for i in values]
+                for p, (fn, _, values) in cases.items()}
+    return ns.jit(grads)(_xs(cases))
+
+
+def _stacked_xs(cases):
+    return {p: np.stack([x, 2 * x + 1, -x]) for p, x in _xs(cases).items()}
+
+
+def vmap_x(ns, cases):
+    return ns.vmap(lambda xs: {p: [fn(xs[p], as_index(i)) for i in values]
+                               for p, (fn, _, values) in cases.items()})(_stacked_xs(cases))
 
 
 def _batched(i):
@@ -127,43 +138,109 @@ def _batched(i):
     return np.stack([i, -i - 1, i + 1])
 
 
-def vmap_index(ns, fn, x, values):
-    x = ns.np.asarray(x)
-    return ns.vmap(lambda *ids: [fn(x, i) for i in ids])(*[_batched(i) for i in values])
+def _traced(make_index):
+    """A traced path from `build(ns, cases) -> call(ids)` ({placement: [index arrays]}):
+    called once per round of shape_rounds, each index made by `make_index`."""
+    def decorate(build):
+        def path(ns, cases):
+            call = build(ns, cases)
+            rounds = {p: shape_rounds(values) for p, (_, _, values) in cases.items()}
+            out = {p: [None] * len(values) for p, (_, _, values) in cases.items()}
+            for r in range(max(len(rs) for rs in rounds.values())):
+                picked = {p: rs[r % len(rs)] for p, rs in rounds.items()}
+                got = call({p: [make_index(cases[p][2][k]) for k in ks] for p, ks in picked.items()})
+                for p, ks in picked.items():
+                    for k, g in zip(ks, got[p]):
+                        out[p][k] = g
+            return out
+        path.__name__ = build.__name__
+        return path
+    return decorate
 
 
-def vmap_both(ns, fn, x, values):
-    xs = np.stack([x, 2 * x + 1, -x])
-    return ns.vmap(lambda x, *ids: [fn(x, i) for i in ids])(xs, *[_batched(i) for i in values])
+def shape_rounds(values):
+    """Positions of `values` in rounds holding one value of each shape, until every value
+    has been in a round: [[0, 10, 11, 12, 13], [1, 10, 11, 12, 13], ...] for 10 scalars
+    and 4 arrays of distinct shapes."""
+    groups = {}
+    for k, v in enumerate(values):
+        groups.setdefault(np.shape(v), []).append(k)
+    return [[g[r % len(g)] for g in groups.values()] for r in range(max(map(len, groups.values())))]
 
 
-def vmap_index_grad(ns, fn, x, values):
-    x = ns.np.asarray(x)
+@_traced(lambda i: np.asarray(i, np.int32))
+def jit_traced(ns, cases):
+    f = ns.jit(lambda xs, ids: {p: [fn(xs[p], i) for i in ids[p]] for p, (fn, _, _) in cases.items()})
+    return lambda ids: f(_xs(cases), ids)
 
-    def grads(*ids):
-        return [ns.grad(lambda x: loss(ns, fn, x, i))(x) for i in ids]
-    return ns.vmap(grads)(*[_batched(i) for i in values])
+
+@_traced(lambda i: np.asarray(i, np.int32))
+def grad_traced(ns, cases):
+    def grads(xs, ids):
+        return {p: [ns.grad(lambda x: loss(ns, fn, x, i))(xs[p]) for i in ids[p]] for p, (fn, _, _) in cases.items()}
+    f = ns.jit(grads)
+    return lambda ids: f(_xs(cases), ids)
+
+
+@_traced(_batched)
+def vmap_index(ns, cases):
+    xs = {p: ns.np.asarray(x) for p, x in _xs(cases).items()}     # closed over, not mapped
+    return ns.vmap(lambda ids: {p: [fn(xs[p], i) for i in ids[p]] for p, (fn, _, _) in cases.items()})
+
+
+@_traced(_batched)
+def vmap_both(ns, cases):
+    f = ns.vmap(lambda xs, ids: {p: [fn(xs[p], i) for i in ids[p]] for p, (fn, _, _) in cases.items()})
+    return lambda ids: f(_stacked_xs(cases), ids)
+
+
+@_traced(_batched)
+def vmap_index_grad(ns, cases):
+    xs = {p: ns.np.asarray(x) for p, x in _xs(cases).items()}
+
+    def grads(ids):
+        return {p: [ns.grad(lambda x: loss(ns, fn, x, i))(xs[p]) for i in ids[p]] for p, (fn, _, _) in cases.items()}
+    return ns.vmap(grads)
 
 
 PATHS = {f.__name__: f for f in (jit_traced, jit_static, grad_traced, grad_static,
                                   vmap_x, vmap_index, vmap_both, vmap_index_grad)}
 
 
+def placement_case(placement):
+    x, n, fn = PLACEMENTS[placement]
+    return fn, x, all_indices(n)
+
+
+@pytest.fixture(scope="module")
+def all_placements():
+    """(namespace, path) -> {placement: results} for every placement at once (built on
+    first use). For irgrad, None when the combined function fails: each test then runs
+    its placement alone, so the error names it."""
+    cache = {}
+
+    def get(ns, path):
+        key = (ns is IR, path)
+        if key not in cache:
+            try:
+                cache[key] = PATHS[path](ns, {p: placement_case(p) for p in PLACEMENTS})
+            except Exception:  # noqa: BLE001 - reported per placement by the tests
+                if ns is not IR:
+                    raise
+                cache[key] = None
+        return cache[key]
+    return get
+
+
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("placement", list(PLACEMENTS))
-def test_compiled(placement, path):
-    x, n, fn = PLACEMENTS[placement]
-    values = all_indices(n)
-    run = PATHS[path]
-    check_same(run(IR, fn, x, values), run(JX, fn, x, values), values, f"{path} {placement}")
-
-
-@pytest.mark.parametrize("i", [1, 5, -5, [0, 2, 5], [5, 5, -1, -9]])
-def test_bare_grad(i):
-    """grad without jit: the index argument is concrete (a static gather in irgrad)."""
-    def run(ns):
-        return [ns.grad(lambda x, i: ns.np.sum(x[i] ** 2))(X1, as_index(i) if isinstance(i, int) else ns.np.asarray(i))]
-    check_same(run(IR), run(JX), [i], "bare grad")
+def test_compiled(all_placements, placement, path):
+    together = all_placements(IR, path)
+    if together is None:
+        together = PATHS[path](IR, {placement: placement_case(placement)})
+    got = together[placement]
+    values = placement_case(placement)[2]
+    check_same(got, all_placements(JX, path)[placement], values, f"{path} {placement}")
 
 
 # ------------------------------------------------------------------ the issue's examples
@@ -330,22 +407,41 @@ def take_loss(ns, x, i, kwargs):
     return ns.np.sum(ns.np.where(ns.np.isnan(v), 0.0, v) ** 2)
 
 
+def take_compiled(ns, cases):
+    """{case: [jit value, jit grad] per index of TAKE_INDICES} for `cases` (names of TAKE_CASES),
+    all in one jitted function (one IREE compile, not one per case, index and path)."""
+    def f(xs, ids):
+        return {case: [r for i in ids for r in (
+            ns.np.take(xs[case], i, **TAKE_CASES[case][1]),
+            ns.grad(lambda x, i: take_loss(ns, x, i, TAKE_CASES[case][1]))(xs[case], i))] for case in cases}
+    return ns.jit(f)({case: TAKE_CASES[case][0] for case in cases}, [np.array(i, np.int32) for i in TAKE_INDICES])
+
+
+@pytest.fixture(scope="module")
+def take_together():
+    """irgrad's take_compiled for every case at once; None if that fails (each test then
+    compiles its case alone, so the error names it)."""
+    try:
+        return take_compiled(IR, list(TAKE_CASES))
+    except Exception:  # noqa: BLE001 - reported per case by the tests
+        return None
+
+
 @pytest.mark.parametrize("case", list(TAKE_CASES))
-def test_take(case):
+def test_take(take_together, case):
     """jnp.take's modes: "fill" (the default: fill_value, NaN for floats, where out of
     range), "clip" (clamp, no wrap) and "wrap" (modulo); eager, jit and grad."""
     x, kwargs = TAKE_CASES[case]
 
-    def run(ns):
+    def run(ns, compiled):
         out = []
-        for i in TAKE_INDICES:
-            idx = np.array(i, np.int32)
-            out.append(ns.np.take(ns.np.asarray(x), idx, **kwargs))
-            out.append(ns.jit(lambda x, i: ns.np.take(x, i, **kwargs))(x, idx))
-            out.append(ns.jit(ns.grad(lambda x, i: take_loss(ns, x, i, kwargs)))(x, idx))
+        for k, i in enumerate(TAKE_INDICES):
+            out.append(ns.np.take(ns.np.asarray(x), np.array(i, np.int32), **kwargs))
+            out += compiled[2 * k:2 * k + 2]      # jit value, grad
         return out
+    ours = (take_together or take_compiled(IR, [case]))[case]
     labels = [f"{i} {path}" for i in TAKE_INDICES for path in ("eager", "jit", "grad")]
-    check_same(run(IR), run(JX), labels, f"take {case}")
+    check_same(run(IR, ours), run(JX, take_compiled(JX, [case])[case]), labels, f"take {case}")
 
 
 @pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.bool_])

@@ -299,6 +299,7 @@ def _chunks(rows, size=CHUNK):
 
 
 CHUNKS = {f"{t}-{k}": c for t, rows in TABLES.items() for k, c in enumerate(_chunks(rows))}
+CHUNK_OF = {r.name: name for name, rows in CHUNKS.items() for r in rows}
 ORDER2_CHUNKS = {f"order2-{k}": c for k, c in enumerate(_chunks([r for r in ALL_ROWS if r.order2]))}
 
 
@@ -308,17 +309,27 @@ def argnums(row):
     return tuple(range(len(row.shapes)))
 
 
-@functools.cache
 def reference(row: Row):
-    """(inputs, JAX's value, weights w, JAX's gradient, directions v, JAX's grad-of-grad);
-    one jax.jit per row (op-by-op JAX is slower than compiling the row)."""
-    xs = make_inputs(row)
-    shape = jax.eval_shape(lambda *a: row.fn(jnp, *a), *xs).shape
-    rng = np.random.default_rng(zlib.crc32(row.name.encode()) + 1)
-    w = rng.standard_normal(shape).astype(np.float32)
-    vs = [rng.standard_normal(x.shape).astype(np.float32) for x in xs] if row.order2 else None
+    """(inputs, JAX's value, weights w, JAX's gradient, directions v, JAX's grad-of-grad)."""
+    return _chunk_reference(CHUNK_OF[row.name])[row.name]
 
-    def everything(*a):
+
+@functools.cache
+def _chunk_reference(chunk: str):
+    """reference() of every row of CHUNKS[chunk], computed by one jax.jit (one XLA compile
+    per chunk instead of one per row; op-by-op JAX is slower than compiling)."""
+    rows = CHUNKS[chunk]
+    data = {}
+    for row in rows:
+        xs = make_inputs(row)
+        shape = jax.eval_shape(lambda *a, row=row: row.fn(jnp, *a), *xs).shape
+        rng = np.random.default_rng(zlib.crc32(row.name.encode()) + 1)
+        w = rng.standard_normal(shape).astype(np.float32)
+        vs = [rng.standard_normal(x.shape).astype(np.float32) for x in xs] if row.order2 else None
+        data[row.name] = (xs, w, vs)
+
+    def one(row, a):
+        _, w, vs = data[row.name]
         value = row.fn(jnp, *a)
         if not row.grad:
             return value, None, None
@@ -326,8 +337,9 @@ def reference(row: Row):
         hvp = jax.grad(functools.partial(_gv, jnp, jax.grad, row, w, vs), argnums(row))(*a) if vs else None
         return value, grads, hvp
 
-    value, grads, hvp = jax.jit(everything)(*xs)
-    return xs, value, w, grads, vs, hvp
+    out = jax.jit(lambda all_xs: {r.name: one(r, all_xs[r.name]) for r in rows})(
+        {name: xs for name, (xs, _, _) in data.items()})
+    return {name: (xs, out[name][0], w, out[name][1], vs, out[name][2]) for name, (xs, w, vs) in data.items()}
 
 
 def _loss(np_, row, w, *xs):

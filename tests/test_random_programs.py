@@ -8,16 +8,16 @@ the end. Operand shapes are tracked by evaluating each step on NumPy arrays of o
 so every program is well-formed. Domains are guarded (log / sqrt / pow / division
 only see `x * x + 1`).
 
-Hypothesis draws the seed a program and its inputs are generated from (drawing the
-structure op by op made its derandomized search repeat near-identical programs, and
-each example costs an IREE compile). Each example compiles one irgrad function
-returning (value, gradients of sum(value * w) w.r.t. all inputs) and compares it with
-JAX. Shrinking is off: a failing program is printed as source, and shrinking would
-recompile dozens of them.
+Hypothesis draws the seeds programs and their inputs are generated from (drawing the
+structure op by op made its derandomized search repeat near-identical programs). Each
+example is a batch of distinct seeds whose programs are compiled together as one irgrad
+function returning, per program, (value, gradients of sum(value * w) w.r.t. all inputs),
+each compared with JAX. Shrinking is off: a failing program is printed as source, and
+shrinking would recompile dozens of them.
 
-The same generator feeds the other transformations (one compile per example): jvp
+The same generator feeds the other transformations, inside the same kind of batch: jvp
 along random tangents and vmap over a stacked batch of 2-3 inputs (in_axes 0), 15
-examples each, and the Hessian of the scalar sum(program * w) w.r.t. every input, 10.
+programs each, and the Hessian of the scalar sum(program * w) w.r.t. every input, 10.
 """
 
 from __future__ import annotations
@@ -148,34 +148,39 @@ def _close(what, actual, expected, prog):
     np.testing.assert_allclose(actual, expected, rtol=2e-4, atol=2e-4 * scale, err_msg=f"{what}\n{prog!r}")
 
 
-@settings(max_examples=30, derandomize=True, deadline=None, database=None,
-          phases=(Phase.explicit, Phase.generate),
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(st.integers(0, 2**32 - 1).map(build_program))
-def test_random_program_matches_jax(prog):
-    rng = np.random.default_rng(prog.seed)
-    xs = [rng.uniform(-2.0, 2.0, s).astype(np.float32) for s in prog.in_shapes]
-    w = rng.standard_normal(prog.out_shape).astype(np.float32)
-    argnums = tuple(range(len(xs)))
-
-    expected_value = prog.fn(jnp, *[jnp.asarray(x) for x in xs])
-    expected_grads = jax.jit(jax.grad(_loss(jnp, prog.fn, w), argnums))(*xs)
-
-    both = irgrad.jit(lambda *a: (prog.fn(inp, *a), irgrad.grad(_loss(inp, prog.fn, w), argnums)(*a)))
-    value, grads = both(*xs)
-    _close("value", value, expected_value, prog)
-    assert bool(value.weak_type) == bool(expected_value.weak_type), f"weak_type\n{prog!r}"
-    for i, (g, e) in enumerate(zip(grads, expected_grads)):
-        _close(f"gradient wrt input {i}", g, e, prog)
+# Each hypothesis example is a batch of PER_COMPILE programs (distinct seeds), compiled as
+# ONE irgrad.jit returning every program's results: one IREE compile per batch instead of
+# one per program (the programs are small, so the compile's fixed cost dominated). Every
+# program is still compared on its own, and a failure prints its source. The transforms
+# (jvp, vmap, hessian) run inside that jit; at top level they are tested in test_transforms.
+PER_COMPILE = 5
 
 
-def transform_settings(examples):
-    return settings(max_examples=examples, derandomize=True, deadline=None, database=None,
-                    phases=(Phase.explicit, Phase.generate),
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def batches(programs_per_test):
+    """settings + given for `programs_per_test` programs in batches of PER_COMPILE."""
+    def decorate(test):
+        test = given(st.lists(st.integers(0, 2**32 - 1), min_size=PER_COMPILE, max_size=PER_COMPILE, unique=True)
+                     .map(lambda seeds: [build_program(seed) for seed in seeds]))(test)
+        return settings(max_examples=programs_per_test // PER_COMPILE, derandomize=True, deadline=None,
+                        database=None, phases=(Phase.explicit, Phase.generate),
+                        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])(test)
+    return decorate
 
 
-programs = st.integers(0, 2**32 - 1).map(build_program)
+def together(progs, make, args):
+    """[make(prog)(*args[k]) for each prog], all in one irgrad.jit; if that fails, each
+    program alone (as a top-level call), so the error names the program."""
+    try:
+        return irgrad.jit(lambda all_args: [make(p)(*a) for p, a in zip(progs, all_args)])(args)
+    except Exception:  # noqa: BLE001 - rerun one by one below
+        pass
+    outs = []
+    for p, a in zip(progs, args):
+        try:
+            outs.append(make(p)(*a))
+        except Exception as e:
+            raise AssertionError(f"irgrad failed on\n{p!r}") from e
+    return outs
 
 
 def _inputs(prog):
@@ -183,38 +188,67 @@ def _inputs(prog):
     return rng, [rng.uniform(-2.0, 2.0, s).astype(np.float32) for s in prog.in_shapes]
 
 
-@transform_settings(15)
-@given(programs)
-def test_random_program_jvp_matches_jax(prog):
-    rng, xs = _inputs(prog)
-    ts = [rng.standard_normal(s).astype(np.float32) for s in prog.in_shapes]
-    expected = jax.jit(lambda p, t: jax.jvp(lambda *a: prog.fn(jnp, *a), p, t))(xs, ts)
-    value, tangent = irgrad.jvp(lambda *a: prog.fn(inp, *a), xs, ts)
-    _close("jvp value", value, expected[0], prog)
-    _close("jvp tangent", tangent, expected[1], prog)
+def _argnums(prog):
+    return tuple(range(len(prog.in_shapes)))
 
 
-@transform_settings(15)
-@given(programs)
-def test_random_program_vmap_matches_jax(prog):
-    rng, _ = _inputs(prog)
-    n = int(rng.integers(2, 4))
-    batch = [rng.uniform(-2.0, 2.0, (n, *s)).astype(np.float32) for s in prog.in_shapes]
-    expected = jax.jit(jax.vmap(lambda *a: prog.fn(jnp, *a)))(*batch)
-    _close(f"vmap over a batch of {n}", irgrad.vmap(lambda *a: prog.fn(inp, *a))(*batch), expected, prog)
+@batches(30)
+def test_random_program_matches_jax(progs):
+    cases = []
+    for prog in progs:
+        rng, xs = _inputs(prog)
+        cases.append((xs, rng.standard_normal(prog.out_shape).astype(np.float32)))
+    got = together(progs, lambda p: lambda *a: (p.fn(inp, *a), irgrad.grad(
+        _loss(inp, p.fn, cases[progs.index(p)][1]), _argnums(p))(*a)), [xs for xs, _ in cases])
+    for prog, (xs, w), (value, grads) in zip(progs, cases, got):
+        expected_value = prog.fn(jnp, *[jnp.asarray(x) for x in xs])
+        expected_grads = jax.jit(jax.grad(_loss(jnp, prog.fn, w), _argnums(prog)))(*xs)
+        _close("value", value, expected_value, prog)
+        assert bool(value.weak_type) == bool(expected_value.weak_type), f"weak_type\n{prog!r}"
+        for i, (g, e) in enumerate(zip(grads, expected_grads)):
+            _close(f"gradient wrt input {i}", g, e, prog)
 
 
-@transform_settings(10)
-@given(programs)
-def test_random_program_hessian_matches_jax(prog):
-    rng, xs = _inputs(prog)
-    w = rng.standard_normal(prog.out_shape).astype(np.float32)
-    argnums = tuple(range(len(xs)))
-    expected = jax.jit(jax.hessian(_loss(jnp, prog.fn, w), argnums))(*xs)
-    hessian = irgrad.hessian(_loss(inp, prog.fn, w), argnums)(*xs)
-    for i in argnums:
-        for j in argnums:
-            _close(f"hessian block d2/dx{i}dx{j}", hessian[i][j], expected[i][j], prog)
+@batches(15)
+def test_random_program_jvp_matches_jax(progs):
+    cases = []
+    for prog in progs:
+        rng, xs = _inputs(prog)
+        cases.append((xs, [rng.standard_normal(s).astype(np.float32) for s in prog.in_shapes]))
+    got = together(progs, lambda p: lambda xs, ts: irgrad.jvp(lambda *a: p.fn(inp, *a), xs, ts), cases)
+    for prog, (xs, ts), (value, tangent) in zip(progs, cases, got):
+        expected = jax.jit(lambda p, t, prog=prog: jax.jvp(lambda *a: prog.fn(jnp, *a), p, t))(xs, ts)
+        _close("jvp value", value, expected[0], prog)
+        _close("jvp tangent", tangent, expected[1], prog)
+
+
+@batches(15)
+def test_random_program_vmap_matches_jax(progs):
+    cases = []
+    for prog in progs:
+        rng, _ = _inputs(prog)
+        n = int(rng.integers(2, 4))
+        cases.append([rng.uniform(-2.0, 2.0, (n, *s)).astype(np.float32) for s in prog.in_shapes])
+    got = together(progs, lambda p: irgrad.vmap(lambda *a: p.fn(inp, *a)), cases)
+    for prog, batch, value in zip(progs, cases, got):
+        expected = jax.jit(jax.vmap(lambda *a, prog=prog: prog.fn(jnp, *a)))(*batch)
+        _close(f"vmap over a batch of {len(batch[0])}", value, expected, prog)
+
+
+@batches(10)
+def test_random_program_hessian_matches_jax(progs):
+    cases = []
+    for prog in progs:
+        rng, xs = _inputs(prog)
+        cases.append((xs, rng.standard_normal(prog.out_shape).astype(np.float32)))
+    got = together(progs, lambda p: irgrad.hessian(_loss(inp, p.fn, cases[progs.index(p)][1]), _argnums(p)),
+                   [xs for xs, _ in cases])
+    for prog, (xs, w), hessian in zip(progs, cases, got):
+        argnums = _argnums(prog)
+        expected = jax.jit(jax.hessian(_loss(jnp, prog.fn, w), argnums))(*xs)
+        for i in argnums:
+            for j in argnums:
+                _close(f"hessian block d2/dx{i}dx{j}", hessian[i][j], expected[i][j], prog)
 
 
 def test_generator_covers_every_kind():
