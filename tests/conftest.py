@@ -21,11 +21,12 @@ _DEFAULT_PRINT = np.get_printoptions()
 # Test files by CPU time measured with a cold compile cache (`pytest -n 1 --durations`),
 # heaviest first; files not listed follow in their usual order. Only the order changes.
 HEAVY_FIRST = [
-    "test_primitives.py", "test_transforms.py", "test_index_semantics.py", "test_reverse_pass.py",
+    "test_vulkan_differential.py", "test_primitives.py", "test_transforms.py", "test_index_semantics.py",
+    "test_reverse_pass.py", "test_long_reductions.py", "test_bad_input_samples.py",
     "test_forward_pass.py", "test_check_grads.py", "test_random_programs.py", "test_random_bits.py",
     "test_dtype_sweep.py", "test_compile_cache.py", "test_custom_rules.py", "test_control_flow.py",
     "test_devices.py", "test_api.py", "test_seeds.py", "test_batching_pass.py", "test_random_jit.py",
-    "test_samples.py", "test_product_reductions.py",
+    "test_samples.py", "test_product_reductions.py", "test_generic_forms.py", "test_power_derivatives.py",
 ]
 
 
