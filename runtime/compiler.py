@@ -20,14 +20,14 @@ from dataclasses import dataclass
 
 import iree.compiler as ic
 from iree.compiler import ir
-from iree.compiler.dialects import func, linalg
+from iree.compiler.dialects import func
 from iree.compiler.passmanager import PassManager
 
 from . import disk_cache
 from . import legalize as legalize_module
 from .errors import IRError, dump_ir
 from .keys import WORK_KEY
-from .legalize import legalize, ops_named
+from .legalize import barrier_splat_reductions, exact_powf, fills_for_constant_generics, legalize
 
 # f64 stays f64 where the target has it (IREE demotes it to f32 by default, changing the
 # function's signature under the caller's feet).
@@ -187,146 +187,6 @@ def annotate(module: ir.Module, work: int) -> None:
             entries = {a.name: a.attr for a in ir.DictAttr(op.attributes["iree.reflection"])}
         entries[WORK_KEY] = ir.StringAttr.get(str(work))
         op.attributes["iree.reflection"] = ir.DictAttr.get(entries)
-
-
-def fills_for_constant_generics(module: ir.Module) -> None:
-    """Replace each linalg.generic with no inputs whose results are all values from
-    outside its body (constants) by one linalg.fill per result.
-
-    Elementwise fusion makes such a generic out of the inits of a multi-result
-    reduction (jnp.prod's gradient: product and zero count start at 1 and 0), and
-    IREE 3.13 miscompiles it: both reductions started from the same value and the
-    gradient came out all zeros. As fills it compiles right.
-    """
-    found = []
-
-    def visit(op):
-        if op.name == "linalg.generic" and len(op.operands) == len(op.results) > 0:
-            body = op.regions[0].blocks[0]
-            ops = list(body.operations)
-            inside = {*body.arguments, *(r for o in ops for r in o.results)}
-            yielded = list(ops[-1].operands)
-            if not any(v in inside for v in yielded):
-                found.append((op, yielded))
-        return ir.WalkResult.ADVANCE
-    module.operation.walk(visit)
-    for op, yielded in found:
-        with ir.InsertionPoint(op), op.location:
-            fills = [linalg.fill(v, outs=[init]) for v, init in zip(yielded, op.operands)]
-        for r, f in zip(op.results, fills):
-            r.replace_all_uses_with(f)
-        op.erase()
-
-
-_PARALLEL = "#linalg.iterator_type<parallel>"
-
-
-def _is_splat_producer(v) -> bool:
-    """Whether tensor `v` is one value broadcast: a linalg.fill, or an all-parallel
-    linalg.generic whose body reads only 0-d inputs (or none), no index, no gather."""
-    p = v.owner
-    if isinstance(p, ir.Block):
-        return False
-    if p.name == "linalg.fill":
-        return True
-    if p.name != "linalg.generic" or any(str(a) != _PARALLEL for a in p.attributes["iterator_types"]):
-        return False
-    body = p.regions[0].blocks[0]
-    if any(op.operation.name in ("linalg.index", "tensor.extract") for op in body.operations):
-        return False
-    n_in = len(p.operands) - len(p.results)
-    used = [k for k, a in enumerate(list(body.arguments)[:n_in]) if list(a.uses)]
-    return all(not _maps(p)[k].results for k in used)
-
-
-def _splat_only_dims_inputs(op) -> list:
-    """The splat inputs of reduction generic `op` (see _is_splat_producer) when some
-    reduction dimension is indexed by no other input its body reads."""
-    if op.name != "linalg.generic":
-        return []
-    iters = [str(a) for a in op.attributes["iterator_types"]]
-    if all(a == _PARALLEL for a in iters):
-        return []
-    n_in = len(op.operands) - len(op.results)
-    body_args = list(op.regions[0].blocks[0].arguments)
-    maps = _maps(op)
-    splats, covered = [], set()
-    for k, v in enumerate(list(op.operands)[:n_in]):
-        if _is_splat_producer(v):
-            splats.append(v)
-        elif list(body_args[k].uses):
-            covered.update(d for d in _dims(maps[k]))
-    uncovered = [d for d, a in enumerate(iters) if a != _PARALLEL and d not in covered]
-    return splats if uncovered else []
-
-
-def barrier_splat_reductions(module: ir.Module) -> None:
-    """Put a util.optimization_barrier between a reduction generic and each splat input
-    (a fill, a broadcast of a scalar) that alone spans one of its reduction dimensions.
-
-    IREE 3.13 fuses the splat into the reduction, whose body then reads nothing that
-    varies along that dimension, and its vectorizer drops the dimension: sum(fill(c, n))
-    came out as c, not n * c (the gradient of sum(grad(sum)(v)) * sum(v) was 1, not n).
-    Behind the barrier the splat is a tensor like any other and the sum is right.
-    """
-    found = []
-
-    def visit(op):
-        for v in _splat_only_dims_inputs(op):
-            found.append((op, v))
-        return ir.WalkResult.ADVANCE
-    module.operation.walk(visit)
-    for op, v in found:
-        with ir.InsertionPoint(op), op.location:
-            b = ir.Operation.create("util.optimization_barrier", results=[v.type], operands=[v]).results[0]
-        for k, operand in enumerate(op.operands):
-            if operand == v:
-                op.operands[k] = b
-
-
-def _powf_exact(x, y):
-    """x ** y as JAX computes it, from IREE's powf on |x| (right for x >= 0 but for
-    0 ** 0): 1 where y == 0; for x < 0, +-|x| ** y where y is an integer, NaN otherwise,
-    except (-inf) ** y = inf ** y (C's pow: (-inf) ** 0.5 is inf, not NaN)."""
-    from iree.compiler.dialects import arith, math
-    t = x.type
-    et = ir.RankedTensorType(t).element_type if isinstance(t, ir.RankedTensorType) else t
-
-    def c(value):
-        attr = ir.FloatAttr.get(et, value)
-        return arith.constant(t, ir.DenseElementsAttr.get_splat(t, attr) if et != t else attr)
-
-    def cmp(pred, a, b):
-        return arith.CmpFOp(getattr(arith.CmpFPredicate, pred), a, b).result
-    p = math.powf(math.absf(x), y)
-    is_int = cmp("OEQ", math.trunc(y), y)
-    half = arith.mulf(y, c(0.5))
-    is_odd = arith.andi(is_int, cmp("UNE", math.trunc(half), half))
-    signed = arith.select(is_odd, math.copysign(p, x), p)      # (-0.0) ** -1 is -inf
-    finite_negative = arith.andi(cmp("OLT", x, c(0.0)), cmp("ONE", x, c(float("-inf"))))
-    not_real = arith.andi(finite_negative, arith.xori(is_int, arith.constant(is_int.type, _true(is_int))))
-    r = arith.select(not_real, c(float("nan")), signed)
-    # C's pow (and JAX): 1 ** y is 1 even for y = nan, (-1) ** +-inf is 1; IREE's powf gives NaN.
-    one = arith.ori(cmp("OEQ", y, c(0.0)), arith.ori(
-        cmp("OEQ", x, c(1.0)), arith.andi(cmp("OEQ", math.absf(x), c(1.0)), cmp("OEQ", math.absf(y), c(float("inf"))))))
-    return arith.select(one, c(1.0), r)
-
-
-def _true(v):
-    t = v.type
-    one = ir.IntegerAttr.get(ir.IntegerType.get_signless(1), 1)
-    return ir.DenseElementsAttr.get_splat(t, one) if isinstance(t, ir.RankedTensorType) else one
-
-
-def exact_powf(module: ir.Module) -> None:
-    """Replace each math.powf by _powf_exact. IREE 3.13's powf gives NaN for 0 ** 0 and
-    for a negative base with an integer exponent ((-2) ** 2), where JAX gives 1 and 4;
-    derivatives of pow at 0 read 0 ** 0 too."""
-    for op in ops_named(module, "math.powf"):
-        with ir.InsertionPoint(op), op.location:
-            r = _powf_exact(op.operands[0], op.operands[1])
-        op.results[0].replace_all_uses_with(r)
-        op.erase()
 
 
 def _recomputed_inputs(op) -> list:
