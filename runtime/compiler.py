@@ -1,5 +1,5 @@
 """Compiling MLIR text with IREE, cached in memory and on disk (`disk_cache`) by a hash
-of the IR, the target, the flags, the compiler version and this file.
+of the IR, the target, the flags, the compiler version, this file and legalize.py.
 
 Before compiling (`prepare`), each module is measured (`profile`): its work (loop
 iterations of its linalg ops) goes into the entry functions' reflection, where the
@@ -337,7 +337,7 @@ def _host_cpu() -> str:
 @functools.lru_cache(maxsize=1)
 def _environment() -> str:
     """Everything besides the IR, target and flags that decides the .vmfb: the compiler and
-    runtime versions, the host CPU, the cache format and this file (`prepare`'s passes)."""
+    runtime versions, the host CPU, the cache format, this file and legalize.py (`prepare`'s rewrites)."""
     try:   # already imported by the executable that will load the module
         from iree.runtime import version
         runtime = f"{version.VERSION}@{getattr(version, 'REVISIONS', {}).get('IREE', '')}"
