@@ -120,13 +120,7 @@ def cmd_devices(args) -> int:
 
 def check_writable(flag: str, path: str) -> None:
     """CLIError unless `path` can be created or replaced: checked before any work is done."""
-    full = os.path.abspath(path)
-    parent = os.path.dirname(full)
-    why = ("it is a directory" if os.path.isdir(full) else
-           f"its directory {parent} does not exist" if not os.path.exists(parent) else
-           f"{parent} is not a directory" if not os.path.isdir(parent) else
-           f"its directory {parent} is not writable" if not os.access(parent, os.W_OK | os.X_OK) else
-           "the file is not writable" if os.path.exists(full) and not os.access(full, os.W_OK) else None)
+    why = files.unwritable(path)
     if why:
         raise CLIError(f"{flag} {path}: cannot write there: {why}")
 

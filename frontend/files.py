@@ -8,6 +8,27 @@ import sys
 import tempfile
 
 
+def unwritable(path: str) -> str | None:
+    """Why `path` cannot be written (created or replaced), or None if it can.
+
+    >>> unwritable("/nonexistent-dir/ck.npz")
+    'its directory /nonexistent-dir does not exist'
+    """
+    full = os.path.abspath(path)
+    parent = os.path.dirname(full)
+    if os.path.isdir(full):
+        return "it is a directory"
+    if not os.path.exists(parent):
+        return f"its directory {parent} does not exist"
+    if not os.path.isdir(parent):
+        return f"{parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"its directory {parent} is not writable"
+    if os.path.exists(full) and not os.access(full, os.W_OK):
+        return "the file is not writable"
+    return None
+
+
 def write_whole(write, path: str) -> None:
     """`write` to a sibling temporary file (same extension, for writers that go by it, such
     as matplotlib) renamed onto `path`: a failed or killed write never leaves half a file

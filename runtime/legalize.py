@@ -466,7 +466,7 @@ def barrier_splat_reductions(module: ir.Module) -> None:
     module.operation.walk(visit)
     for op, v in found:
         with ir.InsertionPoint(op), op.location:
-            b = ir.Operation.create("util.optimization_barrier", results=[v.type], operands=[v]).results[0]
+            b = _barrier(v)
         for k, operand in enumerate(op.operands):
             if operand == v:
                 op.operands[k] = b
@@ -550,7 +550,7 @@ def generalize_long_matmuls(module: ir.Module) -> int:
 
 # ------------------------------------------------------------------ loop order
 
-def _output_order(out_maps, n: int) -> list[int] | None:
+def _output_order(out_maps) -> list[int] | None:
     """One order of the loops that the outputs index in which every output lists them
     increasingly (a topological order of 'comes before in some output', ties broken by
     loop number), or None if the outputs disagree."""
@@ -611,7 +611,7 @@ def order_output_loops(op, elementwise_only: bool) -> bool:
         sizes = _loop_sizes(op) or {}
         if any(t != PARALLEL and sizes.get(d) != 1 for d, t in enumerate(iters)):
             return False
-    order_used = _output_order(out_maps, len(iters))
+    order_used = _output_order(out_maps)
     if order_used is None:
         if elementwise_only:
             return False

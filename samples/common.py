@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import irgrad.frontend.devices
 import numpy as np
-from irgrad.frontend.files import write_or_fall_back
+from irgrad.frontend.files import unwritable, write_or_fall_back
 
 import irgrad
 import irgrad.numpy as jnp
@@ -96,27 +96,6 @@ def main_guard(main) -> None:
 
 
 # ------------------------------------------------------------------- output paths
-
-
-def unwritable(path: str) -> str | None:
-    """Why `path` cannot be written (created or replaced), or None if it can.
-
-    >>> unwritable("/nonexistent-dir/ck.npz")
-    'its directory /nonexistent-dir does not exist'
-    """
-    full = os.path.abspath(path)
-    parent = os.path.dirname(full)
-    if os.path.isdir(full):
-        return "it is a directory"
-    if not os.path.exists(parent):
-        return f"its directory {parent} does not exist"
-    if not os.path.isdir(parent):
-        return f"{parent} is not a directory"
-    if not os.access(parent, os.W_OK | os.X_OK):
-        return f"its directory {parent} is not writable"
-    if os.path.exists(full) and not os.access(full, os.W_OK):
-        return "the file is not writable"
-    return None
 
 
 def _plot_formats() -> set:

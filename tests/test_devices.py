@@ -34,11 +34,6 @@ def _platform_or_skip(platform: str, ci_must_have: bool):
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="module")
-def vulkan():
-    return _platform_or_skip("vulkan", ci_must_have=True)
-
-
 @pytest.fixture
 def no_transfers():
     """Asserts, for the block it guards, that no array crossed between host and device."""
