@@ -76,6 +76,38 @@ def loss(ns, fn, x, i):
     return ns.np.sum(fn(x, i) ** 2)
 
 
+def jit_all(ns, calls):
+    """{key: ns.jit(fn)(*args)} for `calls` ({key: (fn, args)}), computed in ONE ns.jit:
+    one compile for the table instead of one per entry."""
+    keys = list(calls)
+    out = ns.jit(lambda args: [calls[k][0](*a) for k, a in zip(keys, args)])([calls[k][1] for k in keys])
+    return dict(zip(keys, out))
+
+
+@pytest.fixture(scope="module")
+def jitted():
+    """(namespace, group, key) -> ns.jit(fn)(*args) for the entry `key` of GROUPS[group](ns),
+    every entry of the group computed by one jit_all on first use. For irgrad, when the
+    combined function fails, each entry is jitted alone, so the error names it."""
+    cache = {}
+
+    def get(ns, group, key):
+        calls = GROUPS[group](ns)
+        if (ns is IR, group) not in cache:
+            try:
+                cache[ns is IR, group] = jit_all(ns, calls)
+            except Exception:  # noqa: BLE001 - reported per entry by the tests
+                if ns is not IR:
+                    raise
+                cache[ns is IR, group] = None
+        together = cache[ns is IR, group]
+        if together is None:
+            fn, args = calls[key]
+            return ns.jit(fn)(*args)
+        return together[key]
+    return get
+
+
 # ------------------------------------------------------------------ eager
 
 EAGER_KINDS = {
@@ -266,15 +298,27 @@ DTYPE_CASES = [(np.int8, [-1, 127, -128, 2]), (np.int16, [-4, 300, 1]), (np.int3
                (np.int64, [-2**31 + 5, 2**31 - 1, -1]), (np.uint8, [255, 0, 2]), (np.uint32, [2**31 - 1, 1, 3])]
 
 
+def dtype_jit_calls(ns):
+    """The jitted x[i] of test_index_dtypes, for every dtype: an index array and its first element."""
+    x = ns.np.asarray(X1)
+    calls = {}
+    for dtype, values in DTYPE_CASES:
+        idx = np.array(values, dtype)
+        calls[np.dtype(dtype).name, "jit"] = (lambda x, i: x[i], (x, ns.np.asarray(idx)))
+        calls[np.dtype(dtype).name, "jit scalar"] = (lambda x, i: x[i], (x, ns.np.asarray(idx[0])))
+    return calls
+
+
 @pytest.mark.parametrize("dtype,values", DTYPE_CASES, ids=[np.dtype(d).name for d, _ in DTYPE_CASES])
-def test_index_dtypes(dtype, values):
+def test_index_dtypes(jitted, dtype, values):
     """Any integer dtype indexes, eager (NumPy and array indices) and under jit."""
     idx = np.array(values, dtype)
+    name = np.dtype(dtype).name
 
     def run(ns):
         x = ns.np.asarray(X1)
-        return [x[idx], x[ns.np.asarray(idx)], ns.jit(lambda x, i: x[i])(x, ns.np.asarray(idx)),
-                ns.jit(lambda x, i: x[i])(x, ns.np.asarray(idx[0]))]
+        return [x[idx], x[ns.np.asarray(idx)], jitted(ns, "index dtypes", (name, "jit")),
+                jitted(ns, "index dtypes", (name, "jit scalar"))]
     check_same(run(IR), run(JX), ["numpy", "array", "jit", "jit scalar"], np.dtype(dtype).name)
 
 
@@ -301,14 +345,18 @@ BOOL_FORMS = {
 }
 
 
+def bool_jit_calls(ns):
+    return {form: (fn, (X1 if form.startswith("x") else X2,)) for form, fn in BOOL_FORMS.items()}
+
+
 @pytest.mark.parametrize("form", list(BOOL_FORMS))
-def test_bool_scalar_index(form):
+def test_bool_scalar_index(jitted, form):
     """A Python bool is a 0-d mask (a new axis of length 1 or 0), not the integer 1 or 0."""
     fn = BOOL_FORMS[form]
     x = X1 if form.startswith("x") else X2
 
     def run(ns):
-        return [fn(ns.np.asarray(x)), ns.jit(fn)(x), ns.grad(lambda x: ns.np.sum(fn(x) ** 2))(x)]
+        return [fn(ns.np.asarray(x)), jitted(ns, "bool forms", form), ns.grad(lambda x: ns.np.sum(fn(x) ** 2))(x)]
     check_same(run(IR), run(JX), ["eager", "jit", "grad"], form)
 
 
@@ -324,7 +372,7 @@ def test_several_traced_scalars():
             return [x[i, j] for i, j in ij] + [x[i, :, j] for i, j in ij] + [x[..., i, j] for i, j in ij]
         ids = [(np.int32(i), np.int32(j)) for i, j in SCALAR_PAIRS]
         loss = lambda x, ij: ns.np.sum(ns.np.stack([ns.np.sum(v ** 2) for v in f(x, ij)]))  # noqa: E731
-        return ns.jit(f)(x3, ids) + [ns.jit(ns.grad(loss))(x3, ids)]
+        return ns.jit(lambda x, ij: f(x, ij) + [ns.grad(loss)(x, ij)])(x3, ids)   # one compile
     labels = [f"{form} {ij}" for form in ("x[i, j]", "x[i, :, j]", "x[..., i, j]") for ij in SCALAR_PAIRS]
     check_same(run(IR), run(JX), labels + ["grad"], "several traced scalars")
 
@@ -444,13 +492,24 @@ def test_take(take_together, case):
     check_same(run(IR, ours), run(JX, take_compiled(JX, [case])[case]), labels, f"take {case}")
 
 
-@pytest.mark.parametrize("dtype", [np.int32, np.uint32, np.bool_])
-def test_take_fill_of_other_dtypes(dtype):
+FILL_DTYPES = [np.int32, np.uint32, np.bool_]
+FILL_INDEX = np.array([0, 5, -1, -9], np.int32)
+
+
+def fill_jit_calls(ns):
+    return {np.dtype(d).name: (ns.np.take, (np.array([1, 0, 1], d), FILL_INDEX)) for d in FILL_DTYPES}
+
+
+GROUPS = {"index dtypes": dtype_jit_calls, "bool forms": bool_jit_calls, "take fill": fill_jit_calls}
+
+
+@pytest.mark.parametrize("dtype", FILL_DTYPES)
+def test_take_fill_of_other_dtypes(jitted, dtype):
     """The default fill: the most negative value for signed ints, the largest for unsigned, True for bool."""
     x = np.array([1, 0, 1], dtype)
-    idx = np.array([0, 5, -1, -9], np.int32)
-    check_same([inp.take(inp.asarray(x), idx), irgrad.jit(inp.take)(x, idx)],
-               [jnp.take(jnp.asarray(x), idx), jax.jit(jnp.take)(x, idx)], ["eager", "jit"], np.dtype(dtype).name)
+    name = np.dtype(dtype).name
+    check_same([inp.take(inp.asarray(x), FILL_INDEX), jitted(IR, "take fill", name)],
+               [jnp.take(jnp.asarray(x), FILL_INDEX), jitted(JX, "take fill", name)], ["eager", "jit"], name)
 
 
 def test_take_raise_mode_refused():
