@@ -11,6 +11,7 @@ Each compiled test runs every index value of the table through one compiled func
 
 from __future__ import annotations
 
+import functools
 from types import SimpleNamespace
 
 import numpy as np
@@ -117,16 +118,25 @@ EAGER_KINDS = {
 }
 
 
+def eager_run(ns, placement, kind):
+    x, n, fn = PLACEMENTS[placement]
+    make = EAGER_KINDS[kind] or (lambda i: ns.np.asarray(i))
+    return [fn(ns.np.asarray(x), make(i)) for i in all_indices(n)]
+
+
+@functools.cache
+def jax_eager_refs():
+    """{(placement, kind): JAX's eager_run}, every one traced into ONE jax.jit (one XLA
+    compile instead of one per gather op by op; the same ops and index values)."""
+    keys = [(p, k) for p in PLACEMENTS for k in EAGER_KINDS]
+    return dict(zip(keys, jax.jit(lambda: [eager_run(JX, *key) for key in keys])()))
+
+
 @pytest.mark.parametrize("kind", list(EAGER_KINDS))
 @pytest.mark.parametrize("placement", list(PLACEMENTS))
 def test_eager(placement, kind):
-    x, n, fn = PLACEMENTS[placement]
-    values = all_indices(n)
-
-    def run(ns):
-        make = EAGER_KINDS[kind] or (lambda i: ns.np.asarray(i))
-        return [fn(ns.np.asarray(x), make(i)) for i in values]
-    check_same(run(IR), run(JX), values, f"eager {placement}")
+    values = all_indices(PLACEMENTS[placement][1])
+    check_same(eager_run(IR, placement, kind), jax_eager_refs()[placement, kind], values, f"eager {placement}")
 
 
 # ------------------------------------------------------------------ compiled paths
@@ -315,11 +325,21 @@ def test_index_dtypes(jitted, dtype, values):
     idx = np.array(values, dtype)
     name = np.dtype(dtype).name
 
-    def run(ns):
-        x = ns.np.asarray(X1)
-        return [x[idx], x[ns.np.asarray(idx)], jitted(ns, "index dtypes", (name, "jit")),
-                jitted(ns, "index dtypes", (name, "jit scalar"))]
-    check_same(run(IR), run(JX), ["numpy", "array", "jit", "jit scalar"], np.dtype(dtype).name)
+    def run(ns, eager):
+        return eager + [jitted(ns, "index dtypes", (name, "jit")), jitted(ns, "index dtypes", (name, "jit scalar"))]
+    check_same(run(IR, dtype_eager_run(IR, idx)), run(JX, jax_dtype_eager_refs()[name]),
+               ["numpy", "array", "jit", "jit scalar"], name)
+
+
+def dtype_eager_run(ns, idx):
+    x = ns.np.asarray(X1)
+    return [x[idx], x[ns.np.asarray(idx)]]
+
+
+@functools.cache
+def jax_dtype_eager_refs():
+    """{dtype name: JAX's dtype_eager_run} for every DTYPE_CASES entry, in ONE jax.jit."""
+    return jax.jit(lambda: {np.dtype(d).name: dtype_eager_run(JX, np.array(v, d)) for d, v in DTYPE_CASES})()
 
 
 # ------------------------------------------------------------------ other index forms
@@ -335,7 +355,7 @@ def test_slices_out_of_range():
         eager = [x[s] for s in SLICES] + [x[:, s] for s in SLICES]
         return eager + ns.jit(lambda x: [x[s] for s in SLICES] + [x[:, s] for s in SLICES])(x)
     labels = [str(s) for s in SLICES] * 4
-    check_same(run(IR), run(JX), labels, "slices")
+    check_same(run(IR), jax.jit(lambda: run(JX))(), labels, "slices")   # JAX: one XLA compile
 
 
 BOOL_FORMS = {
@@ -357,7 +377,8 @@ def bool_loss(ns, form, x):
 def bool_grads():
     """ns -> {form: eager ns.grad of bool_loss at its x}: one eager grad of the sum of every
     form's loss over {form: x} (one compile; each form's gradient is its own loss's). For
-    irgrad, None when that fails: each test then takes its form's grad alone."""
+    irgrad, None when that fails: each test then takes its form's grad alone. (JAX's
+    references are jax_bool_refs.)"""
     cache = {}
 
     def get(ns):
@@ -379,11 +400,19 @@ def test_bool_scalar_index(jitted, bool_grads, form):
     fn = BOOL_FORMS[form]
     x = X1 if form.startswith("x") else X2
 
-    def run(ns):
-        grads = bool_grads(ns)
-        grad = ns.grad(lambda x: bool_loss(ns, form, x))(x) if grads is None else grads[form]
-        return [fn(ns.np.asarray(x)), jitted(ns, "bool forms", form), grad]
-    check_same(run(IR), run(JX), ["eager", "jit", "grad"], form)
+    grads = bool_grads(IR)
+    grad = irgrad.grad(lambda x: bool_loss(IR, form, x))(x) if grads is None else grads[form]
+    ours = [fn(inp.asarray(x)), jitted(IR, "bool forms", form), grad]
+    check_same(ours, jax_bool_refs()[form], ["eager", "jit", "grad"], form)
+
+
+@functools.cache
+def jax_bool_refs():
+    """{form: JAX's [value, jit value, grad]} for every bool form, in ONE jax.jit."""
+    def refs():
+        return {form: [fn(jnp.asarray(x)), jax.jit(fn)(x), jax.grad(lambda x, f=form: bool_loss(JX, f, x))(x)]
+                for form, (fn, (x,)) in bool_jit_calls(JX).items()}
+    return jax.jit(refs)()
 
 
 SCALAR_PAIRS = [(1, 2), (5, -9), (-4, 7), (-1, -1), (100, 0)]
@@ -461,7 +490,8 @@ def test_several_array_indices_eager():
     def run(ns):
         x = ns.np.asarray(X2)
         return [x[rows, cols], x[rows, 1], x[7, cols], x[rows[:, None], cols]]
-    check_same(run(IR), run(JX), ["rows, cols", "rows, 1", "7, cols", "outer"], "several array indices")
+    check_same(run(IR), jax.jit(lambda: run(JX))(), ["rows, cols", "rows, 1", "7, cols", "outer"],  # JAX: one compile
+               "several array indices")
 
 
 # ------------------------------------------------------------------ jnp.take
@@ -505,17 +535,25 @@ def take_together():
 def test_take(take_together, case):
     """jnp.take's modes: "fill" (the default: fill_value, NaN for floats, where out of
     range), "clip" (clamp, no wrap) and "wrap" (modulo); eager, jit and grad."""
-    x, kwargs = TAKE_CASES[case]
-
-    def run(ns, compiled):
-        out = []
-        for k, i in enumerate(TAKE_INDICES):
-            out.append(ns.np.take(ns.np.asarray(x), np.array(i, np.int32), **kwargs))
-            out += compiled[2 * k:2 * k + 2]      # jit value, grad
-        return out
     ours = (take_together or take_compiled(IR, [case]))[case]
     labels = [f"{i} {path}" for i in TAKE_INDICES for path in ("eager", "jit", "grad")]
-    check_same(run(IR, ours), run(JX, take_compiled(JX, [case])[case]), labels, f"take {case}")
+    check_same(take_run(IR, case, ours), jax_take_refs()[case], labels, f"take {case}")
+
+
+def take_run(ns, case, compiled):
+    """[eager take, jit value, jit grad] per index of TAKE_INDICES; `compiled` from take_compiled."""
+    x, kwargs = TAKE_CASES[case]
+    out = []
+    for k, i in enumerate(TAKE_INDICES):
+        out.append(ns.np.take(ns.np.asarray(x), np.array(i, np.int32), **kwargs))
+        out += compiled[2 * k:2 * k + 2]      # jit value, grad
+    return out
+
+
+@functools.cache
+def jax_take_refs():
+    """{case: JAX's take_run} for every case (each with its own take_compiled), in ONE jax.jit."""
+    return jax.jit(lambda: {case: take_run(JX, case, take_compiled(JX, [case])[case]) for case in TAKE_CASES})()
 
 
 FILL_DTYPES = [np.int32, np.uint32, np.bool_]
