@@ -249,6 +249,29 @@ PATHS = {f.__name__: f for f in (jit_traced, jit_static, grad_traced, grad_stati
                                   vmap_x, vmap_index, vmap_both, vmap_index_grad)}
 
 
+@_traced(lambda i: np.asarray(i, np.int32))
+def jit_grad_traced(ns, cases):
+    """jit_traced and grad_traced in one jit: {placement: [(value, grad) per index]}."""
+    def both(xs, ids):
+        return {p: [(fn(xs[p], i), ns.grad(lambda x: loss(ns, fn, x, i))(xs[p])) for i in ids[p]]
+                for p, (fn, _, _) in cases.items()}
+    f = ns.jit(both)
+    return lambda ids: f(_xs(cases), ids)
+
+
+def jit_grad_static(ns, cases):
+    """jit_static and grad_static in one jit: {placement: [(value, grad) per index]}."""
+    def both(xs):
+        return {p: [(fn(xs[p], as_index(i)), ns.grad(lambda x: loss(ns, fn, x, as_index(i)))(xs[p])) for i in values]
+                for p, (fn, _, values) in cases.items()}
+    return ns.jit(both)(_xs(cases))
+
+
+# path -> (a function computing it with another path in one compile, its position in the pairs)
+PAIRED = {"jit_traced": (jit_grad_traced, 0), "grad_traced": (jit_grad_traced, 1),
+          "jit_static": (jit_grad_static, 0), "grad_static": (jit_grad_static, 1)}
+
+
 def placement_case(placement):
     x, n, fn = PLACEMENTS[placement]
     return fn, x, all_indices(n)
@@ -257,20 +280,28 @@ def placement_case(placement):
 @pytest.fixture(scope="module")
 def all_placements():
     """(namespace, path) -> {placement: results} for every placement at once (built on
-    first use). For irgrad, None when the combined function fails: each test then runs
-    its placement alone, so the error names it."""
+    first use; the paths of PAIRED two by two). For irgrad, None when the combined function
+    fails: each test then runs its placement alone, so the error names it."""
     cache = {}
 
-    def get(ns, path):
+    def compute(ns, path):
         key = (ns is IR, path)
         if key not in cache:
             try:
-                cache[key] = PATHS[path](ns, {p: placement_case(p) for p in PLACEMENTS})
+                cache[key] = path(ns, {p: placement_case(p) for p in PLACEMENTS})
             except Exception:  # noqa: BLE001 - reported per placement by the tests
                 if ns is not IR:
                     raise
                 cache[key] = None
         return cache[key]
+
+    def get(ns, path):
+        if path in PAIRED:       # two paths in one compile (PAIRED); alone if that fails
+            pair, k = PAIRED[path]
+            both = compute(ns, pair)
+            if both is not None:
+                return {p: [r[k] for r in rs] for p, rs in both.items()}
+        return compute(ns, PATHS[path])
     return get
 
 
