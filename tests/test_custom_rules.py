@@ -4,8 +4,7 @@ The rules are called by the passes (the IR keeps a call of the primal carrying t
 so each test runs the rule through a different composition: grad, grad of grad, jit,
 vmap (the batching pass batches the primal and the rules), jvp, hessian. A test's
 compositions are traced into one irgrad.jit (and one jax.jit for the reference), so each
-test compiles once; bare transformations are covered by the error, strong-zero and
-outside-transformation tests."""
+test compiles once; the tests with one composition run it bare (outside jit)."""
 
 from __future__ import annotations
 
@@ -81,10 +80,11 @@ def make(lib, np_):
 MINE, THEIRS = make(irgrad, inp), make(jax, jnp)
 
 
-def both(build, *args, fs=(MINE, THEIRS)):
+def both(build, *args, fs=(MINE, THEIRS), bare=False):
     """build(lib, numpy, custom functions, *args) for irgrad and JAX, each traced into one jit
-    (one compile for all the compositions a test checks)."""
-    mine = irgrad.jit(lambda *a: build(irgrad, inp, fs[0], *a))(*args)
+    (one compile for all the compositions a test checks). bare: irgrad's transformations run
+    without the jit (a test with one composition compiles once either way)."""
+    mine = build(irgrad, inp, fs[0], *args) if bare else irgrad.jit(lambda *a: build(irgrad, inp, fs[0], *a))(*args)
     return mine, jax.jit(lambda *a: build(jax, jnp, fs[1], *a))(*args)
 
 
@@ -130,7 +130,7 @@ def test_custom_vjp_hessian_through_the_rule():
     def build(lib, np_, fs, w):
         clip = fs[0]
         return lib.hessian(lambda x: np_.sum(clip(-1.0, 1.0, x) ** 3))(w)
-    close(*both(build, W))
+    close(*both(build, W, bare=True))
 
 
 def test_custom_jvp_jvp_grad_vmap_hessian():
@@ -150,7 +150,7 @@ def test_custom_jvp_jvp_grad_vmap_hessian():
 def test_custom_jvp_defjvps_is_stable_where_the_primal_overflows():
     def build(lib, np_, fs, x):
         return lib.grad(lambda x: np_.sum(fs[3](x)))(x)
-    mine, theirs = both(build, np.array([-100.0, 0.0, 50.0, 100.0], np.float32))
+    mine, theirs = both(build, np.array([-100.0, 0.0, 50.0, 100.0], np.float32), bare=True)
     close(mine, theirs)
     assert np.isfinite(np.asarray(mine)).all()
 
