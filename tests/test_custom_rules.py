@@ -2,9 +2,13 @@
 
 The rules are called by the passes (the IR keeps a call of the primal carrying them),
 so each test runs the rule through a different composition: grad, grad of grad, jit,
-vmap (the batching pass batches the primal and the rules), jvp, hessian."""
+vmap (the batching pass batches the primal and the rules), jvp, hessian. A test's
+compositions are traced into one irgrad.jit (and one jax.jit for the reference), so each
+test compiles once; the tests with one composition run it bare (outside jit)."""
 
 from __future__ import annotations
+
+import functools
 
 import jax
 import jax.numpy as jnp
@@ -76,42 +80,45 @@ def make(lib, np_):
 MINE, THEIRS = make(irgrad, inp), make(jax, jnp)
 
 
-def both(build):
-    """build(lib, numpy, custom functions) for irgrad and JAX."""
-    return build(irgrad, inp, MINE), build(jax, jnp, THEIRS)
+def both(build, *args, fs=(MINE, THEIRS), bare=False):
+    """build(lib, numpy, custom functions, *args) for irgrad and JAX, each traced into one jit
+    (one compile for all the compositions a test checks). bare: irgrad's transformations run
+    without the jit (a test with one composition compiles once either way)."""
+    mine = build(irgrad, inp, fs[0], *args) if bare else irgrad.jit(lambda *a: build(irgrad, inp, fs[0], *a))(*args)
+    return mine, jax.jit(lambda *a: build(jax, jnp, fs[1], *a))(*args)
 
 
 def test_custom_vjp_grad_jit_and_grad_of_grad():
-    def build(lib, np_, fs):
+    def build(lib, np_, fs, w, x):
         clip = fs[0]
         f = lambda w, x: np_.sum(clip(-0.5, 0.5, np_.tanh(x * w * 3.0)) ** 3)
-        return lib.grad(f)(W, X[0]), lib.jit(lib.grad(f, argnums=(0, 1)))(W, X[0]), \
-            lib.grad(lambda w: np_.sum(lib.grad(f)(w, X[0])))(W)
-    mine, theirs = both(build)
+        return lib.grad(f)(w, x), lib.jit(lib.grad(f, argnums=(0, 1)))(w, x), \
+            lib.grad(lambda w: np_.sum(lib.grad(f)(w, x)))(w)
+    mine, theirs = both(build, W, X[0])
     close(mine, theirs)
     assert np.abs(np.asarray(mine[0])).max() > 0          # the rule, not a zero
 
 
 def test_custom_vjp_with_nondiff_argnums_and_pytree_args():
-    def build(lib, np_, fs):
+    def build(lib, np_, fs, p, x):
         apply = fs[1]
-        p = {"w": W, "b": np.float32(0.3)}
         f = lambda p, x: np_.sum(apply(np_.tanh, p, x) ** 2)
-        return f(p, X[0]), lib.grad(f, argnums=(0, 1))(p, X[0])
-    mine, theirs = both(build)
+        return f(p, x), lib.grad(f, argnums=(0, 1))(p, x)
+    mine, theirs = both(build, {"w": W, "b": np.float32(0.3)}, X[0])
     close(mine, theirs)
     # the rule differs from the true derivative, so this proves it was used
-    true = jax.grad(lambda p, x: jnp.sum((jnp.tanh(p["w"] * x) + p["b"]) ** 2))({"w": W, "b": np.float32(0.3)}, X[0])
+    true = jax.jit(jax.grad(lambda p, x: jnp.sum((jnp.tanh(p["w"] * x) + p["b"]) ** 2)))(
+        {"w": W, "b": np.float32(0.3)}, X[0])
     assert not np.allclose(np.asarray(mine[1][0]["w"]), true["w"])
 
 
 def test_custom_vjp_inside_vmap_and_grad_of_vmap():
-    def build(lib, np_, fs):
+    def build(lib, np_, fs, w, xs):
         clip = fs[0]
         g = lambda w, x: np_.sum(clip(-0.5, 0.5, x * w * 3.0) ** 2)
-        return (lib.vmap(g, in_axes=(None, 0))(W, X), lib.vmap(lib.grad(g), in_axes=(None, 0))(W, X),
-                lib.grad(lambda w: np_.sum(lib.vmap(g, in_axes=(None, 0))(w, X)))(W))
-    close(*both(build))
+        return (lib.vmap(g, in_axes=(None, 0))(w, xs), lib.vmap(lib.grad(g), in_axes=(None, 0))(w, xs),
+                lib.grad(lambda w: np_.sum(lib.vmap(g, in_axes=(None, 0))(w, xs)))(w))
+    close(*both(build, W, X))
 
 
 def test_custom_vjp_has_no_forward_mode():
@@ -120,30 +127,30 @@ def test_custom_vjp_has_no_forward_mode():
 
 
 def test_custom_vjp_hessian_through_the_rule():
-    def build(lib, np_, fs):
+    def build(lib, np_, fs, w):
         clip = fs[0]
-        return lib.hessian(lambda x: np_.sum(clip(-1.0, 1.0, x) ** 3))(W)
-    close(*both(build))
+        return lib.hessian(lambda x: np_.sum(clip(-1.0, 1.0, x) ** 3))(w)
+    close(*both(build, W, bare=True))
 
 
 def test_custom_jvp_jvp_grad_vmap_hessian():
-    def build(lib, np_, fs):
+    def build(lib, np_, fs, w, x0, x1, xs):
         soft = fs[2]
         f = lambda w, x: np_.sum(soft(x, w) ** 2)
-        return (lib.jvp(lambda x: soft(x, W), (X[0],), (X[1],)), lib.grad(f)(W, X[0]),
-                lib.grad(f, argnums=1)(W, X[0]), lib.vmap(lib.grad(f, argnums=1), in_axes=(None, 0))(W, X),
-                lib.grad(lambda w: np_.sum(lib.vmap(f, in_axes=(None, 0))(w, X)))(W),
-                lib.hessian(f, argnums=1)(W, X[0]))
-    mine, theirs = both(build)
+        return (lib.jvp(lambda x: soft(x, w), (x0,), (x1,)), lib.grad(f)(w, x0),
+                lib.grad(f, argnums=1)(w, x0), lib.vmap(lib.grad(f, argnums=1), in_axes=(None, 0))(w, xs),
+                lib.grad(lambda w: np_.sum(lib.vmap(f, in_axes=(None, 0))(w, xs)))(w),
+                lib.hessian(f, argnums=1)(w, x0))
+    mine, theirs = both(build, W, X[0], X[1], X)
     close(mine, theirs, tol=2e-5)
-    true = jax.grad(lambda w, x: jnp.sum((jnp.sin(x) * w) ** 2), argnums=1)(W, X[0])
+    true = jax.jit(jax.grad(lambda w, x: jnp.sum((jnp.sin(x) * w) ** 2), argnums=1))(W, X[0])
     assert not np.allclose(np.asarray(mine[2]), true)     # the (deliberately wrong) rule was used
 
 
 def test_custom_jvp_defjvps_is_stable_where_the_primal_overflows():
-    def build(lib, np_, fs):
-        return lib.grad(lambda x: np_.sum(fs[3](x)))(np.array([-100.0, 0.0, 50.0, 100.0], np.float32))
-    mine, theirs = both(build)
+    def build(lib, np_, fs, x):
+        return lib.grad(lambda x: np_.sum(fs[3](x)))(x)
+    mine, theirs = both(build, np.array([-100.0, 0.0, 50.0, 100.0], np.float32), bare=True)
     close(mine, theirs)
     assert np.isfinite(np.asarray(mine)).all()
 
@@ -167,12 +174,12 @@ def test_custom_vjp_errors():
 
 
 def test_stop_gradient_in_every_transformation():
-    def build(lib, np_, fs):
+    def build(lib, np_, fs, x0, x1, xs, p):
         sg = lib.lax.stop_gradient
         f = lambda x: np_.sum(x * sg(x) ** 2 + np_.sin(x))
-        return (lib.grad(f)(X[0]), lib.jvp(f, (X[0],), (X[1],)), lib.vmap(lib.grad(f))(X), lib.hessian(f)(X[0]),
-                lib.grad(lambda p: sg(p["a"]) * p["b"])({"a": 2.0, "b": 3.0}))
-    close(*both(build))
+        return (lib.grad(f)(x0), lib.jvp(f, (x0,), (x1,)), lib.vmap(lib.grad(f))(xs), lib.hessian(f)(x0),
+                lib.grad(lambda p: sg(p["a"]) * p["b"])(p))
+    close(*both(build, X[0], X[1], X, {"a": 2.0, "b": 3.0}))
 
 
 def test_stop_gradient_is_a_marker_in_the_ir_and_gone_before_iree():
@@ -216,12 +223,12 @@ SUMMING = make_summing(irgrad, inp), make_summing(jax, jnp)
 def test_custom_vjp_with_a_broadcast_scalar_cotangent():
     """grad of sum(f(x)) seeds f's output with a broadcast 1.0, which the rule sums."""
     x = np.ones(4, np.float32)
-    def build(lib, np_, f):
+    def build(lib, np_, f, x, xs):
         loss = lambda x: np_.sum(f(x))
         return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vjp(f, x)[1](np_.ones(4))[0],
-                lib.vmap(lib.grad(loss))(np.stack([x, 2 * x])),
+                lib.vmap(lib.grad(loss))(xs),
                 lib.grad(lambda x: np_.sum(lib.grad(loss)(x) * x))(x))
-    mine, theirs = build(irgrad, inp, SUMMING[0]), build(jax, jnp, SUMMING[1])
+    mine, theirs = both(build, x, np.stack([x, 2 * x]), fs=SUMMING)
     close(mine, theirs)
     np.testing.assert_allclose(np.asarray(mine[0]), [4.0] * 4)
 
@@ -229,23 +236,23 @@ def test_custom_vjp_with_a_broadcast_scalar_cotangent():
 def test_custom_vjp_tuple_output_with_a_broadcast_cotangent():
     """Two outputs: the first's cotangent is a broadcast scalar (from a sum), the second's
     a scalar; under grad, jit, vmap and grad of grad."""
-    def build(lib, np_):
+    def build(lib, np_, _, x, xs):
         @lib.custom_vjp
         def f(x):
             return x * 2.0, np_.sum(x)
         f.defvjp(lambda x: (f(x), x), lambda x, g: (np_.sum(g[0]) * x + g[1] * 0.5,))
         loss = lambda x: np_.sum(f(x)[0]) + 3.0 * f(x)[1]
-        x = np.float32([0.5, -1.0, 2.0])
-        return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vmap(lib.grad(loss))(np.stack([x, -x])),
+        return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vmap(lib.grad(loss))(xs),
                 lib.grad(lambda x: np_.sum(lib.grad(loss)(x) ** 2))(x))
-    close(build(irgrad, inp), build(jax, jnp))
+    x = np.float32([0.5, -1.0, 2.0])
+    close(*both(build, x, np.stack([x, -x])))
 
 
 def test_sum_of_a_gradient_that_is_a_broadcast_constant():
     """No custom rule: grad(sum)(v) is a broadcast constant, and summing it must give n."""
-    def build(lib, np_):
-        return lib.grad(lambda v: np_.sum(v) * np_.sum(lib.grad(np_.sum)(v)))(np.ones(4, np.float32))
-    close(build(irgrad, inp), build(jax, jnp))
+    def build(lib, np_, _, x):
+        return lib.grad(lambda v: np_.sum(v) * np_.sum(lib.grad(np_.sum)(v)))(x)
+    close(*both(build, np.ones(4, np.float32)))
 
 
 def make_self_calling(lib, np_):
@@ -276,37 +283,46 @@ def make_self_calling(lib, np_):
 SELF_CALLING = make_self_calling(irgrad, inp), make_self_calling(jax, jnp)
 
 
-@pytest.mark.parametrize("case", ["value_of_value_and_grad", "residual", "plain_fwd", "grad_grad", "vjp_value",
-                                  "jit", "vmap", "vmap_grad", "jvp_value", "jvp_grad_grad", "jvp_vmap"])
+SELF_CALLING_CASES = ["value_of_value_and_grad", "residual", "plain_fwd", "grad_grad", "vjp_value",
+                      "jit", "vmap", "vmap_grad", "jvp_value", "jvp_grad_grad", "jvp_vmap"]
+
+
+@functools.cache
+def self_calling_results():
+    """Every case below, traced into one irgrad.jit and one jax.jit: {case: result}."""
+    def build(lib, np_, fs, one, xs, x8):
+        h, k, plain, j = fs
+        vg = lambda f: lambda x: lib.value_and_grad(f)(x)
+        cases = {
+            "value_of_value_and_grad": lambda: lib.grad(lambda x: vg(h)(x)[0])(one),
+            "residual": lambda: lib.grad(lambda x: vg(k)(x)[1])(one),
+            "plain_fwd": lambda: lib.grad(lambda x: vg(plain)(x)[0])(one),
+            "grad_grad": lambda: (lib.grad(lib.grad(h))(one), lib.grad(lib.grad(k))(one)),
+            "vjp_value": lambda: lib.grad(lambda x: lib.vjp(k, x)[0])(one),
+            "jit": lambda: lib.jit(lib.grad(lambda x: vg(h)(x)[0] * vg(k)(x)[1]))(one),
+            "vmap": lambda: lib.vmap(lib.grad(lambda x: vg(h)(x)[0] + vg(k)(x)[1]))(xs),
+            "vmap_grad": lambda: lib.grad(lambda x: np_.sum(lib.vmap(lambda x: vg(h)(x)[0] * vg(k)(x)[1])(x)))(xs),
+            "jvp_value": lambda: lib.grad(lambda x: lib.jvp(j, (x,), (1.0,))[0])(x8),
+            "jvp_grad_grad": lambda: lib.grad(lib.grad(j))(x8),
+            "jvp_vmap": lambda: lib.vmap(lib.grad(lambda x: lib.jvp(j, (x,), (2.0,))[1]))(xs),
+        }
+        assert list(cases) == SELF_CALLING_CASES
+        return {case: run() for case, run in cases.items()}
+    return both(build, 1.0, np.float32([0.3, 1.0, -0.7]), 0.8, fs=SELF_CALLING)
+
+
+@pytest.mark.parametrize("case", SELF_CALLING_CASES)
 def test_rule_calling_its_own_function_keeps_the_rule(case):
     """grad of the value that value_and_grad(h) returns: JAX differentiates the fwd rule,
     whose h(x) is h with its rule (3.0, where the true derivative is -sin(2))."""
-    xs = np.float32([0.3, 1.0, -0.7])
-
-    def build(lib, np_, fs):
-        h, k, plain, j = fs
-        vg = lambda f: lambda x: lib.value_and_grad(f)(x)
-        return {
-            "value_of_value_and_grad": lambda: lib.grad(lambda x: vg(h)(x)[0])(1.0),
-            "residual": lambda: lib.grad(lambda x: vg(k)(x)[1])(1.0),
-            "plain_fwd": lambda: lib.grad(lambda x: vg(plain)(x)[0])(1.0),
-            "grad_grad": lambda: (lib.grad(lib.grad(h))(1.0), lib.grad(lib.grad(k))(1.0)),
-            "vjp_value": lambda: lib.grad(lambda x: lib.vjp(k, x)[0])(1.0),
-            "jit": lambda: lib.jit(lib.grad(lambda x: vg(h)(x)[0] * vg(k)(x)[1]))(1.0),
-            "vmap": lambda: lib.vmap(lib.grad(lambda x: vg(h)(x)[0] + vg(k)(x)[1]))(xs),
-            "vmap_grad": lambda: lib.grad(lambda x: np_.sum(lib.vmap(lambda x: vg(h)(x)[0] * vg(k)(x)[1])(x)))(xs),
-            "jvp_value": lambda: lib.grad(lambda x: lib.jvp(j, (x,), (1.0,))[0])(0.8),
-            "jvp_grad_grad": lambda: lib.grad(lib.grad(j))(0.8),
-            "jvp_vmap": lambda: lib.vmap(lib.grad(lambda x: lib.jvp(j, (x,), (2.0,))[1]))(xs),
-        }[case]()
-    mine, theirs = build(irgrad, inp, SELF_CALLING[0]), build(jax, jnp, SELF_CALLING[1])
-    close(mine, theirs)
+    mine, theirs = self_calling_results()
+    close(mine[case], theirs[case])
 
 
 def test_rule_calling_its_own_function_with_captured_values():
     """The function and its rules close over a value traced by jit: a self call passes
     every rule's captures (found by tracing the rules again)."""
-    def build(lib, np_):
+    def build(lib, np_, _):
         def outer(s, x):
             @lib.custom_vjp
             def h(x):
@@ -314,22 +330,22 @@ def test_rule_calling_its_own_function_with_captured_values():
             h.defvjp(lambda x: (h(x), h(x) * s), lambda r, g: (g * 3 * r,))
             return lib.grad(lambda x: lib.value_and_grad(h)(x)[0] + lib.value_and_grad(h)(x)[1])(x)
         return lib.jit(outer)(np.float32(1.5), np.float32(1.0))
-    close(build(irgrad, inp), build(jax, jnp))
+    close(build(irgrad, inp, None), build(jax, jnp, None))
 
 
 def test_custom_jvp_with_a_broadcast_cotangent():
     """The custom_jvp analogue: a rule whose tangent sums its input's tangent, transposed
     under grad (a broadcast cotangent summed), under jit, vmap, jvp and hessian."""
-    def build(lib, np_):
+    def build(lib, np_, _, x, xs):
         @lib.custom_jvp
         def f(x):
             return x * 1.0
         f.defjvp(lambda p, t: (f(p[0]), t[0] * 0 + np_.sum(t[0])))
-        x = np.ones(4, np.float32)
         loss = lambda x: np_.sum(f(x))
-        return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vmap(lib.grad(loss))(np.stack([x, 2 * x])),
+        return (lib.grad(loss)(x), lib.jit(lib.grad(loss))(x), lib.vmap(lib.grad(loss))(xs),
                 lib.jvp(f, (x,), (x,))[1], lib.hessian(lambda x: np_.sum(f(x) ** 2))(x))
-    close(build(irgrad, inp), build(jax, jnp))
+    x = np.ones(4, np.float32)
+    close(*both(build, x, np.stack([x, 2 * x])))
 
 
 @pytest.mark.parametrize("kind", ["custom_vjp", "custom_jvp"])
