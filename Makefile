@@ -6,15 +6,19 @@ JOBS ?= 2
 
 .PHONY: demo test lint bench clean
 
+# One pip run per target: `make test` on a fresh machine installs the samples' and the
+# tests' extras together (a second run re-resolved and rebuilt the editable install).
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install -e '.[samples]'
 	touch $@
 
-$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
-	$(PY) -m pip install -e '.[test]'
-	touch $@
+$(VENV)/.installed-test: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip >/dev/null
+	$(PY) -m pip install -e '.[samples,test]'
+	touch $(VENV)/.installed $@
 
 demo: $(VENV)/.installed
 	MPLBACKEND=Agg $(PY) samples/mlp_regression.py --plot mlp_loss.png --export mlp_predictor.vmfb
