@@ -311,6 +311,18 @@ def self_calling_results():
     return both(build, 1.0, np.float32([0.3, 1.0, -0.7]), 0.8, fs=SELF_CALLING)
 
 
+def test_issue_examples_under_bare_grad():
+    """The two examples of the custom_vjp issue exactly as written there: top-level grad,
+    no jit (the compositions above run inside one jit each)."""
+    summing, h = SUMMING[0], SELF_CALLING[0][0]
+    got = irgrad.grad(lambda x: inp.sum(summing(x)))(np.ones(4, np.float32))
+    np.testing.assert_array_equal(np.asarray(got), np.asarray(jax.grad(lambda x: jnp.sum(SUMMING[1](x)))(
+        np.ones(4, np.float32))))                                    # [4 4 4 4]; was [1 1 1 1]
+    got = irgrad.grad(lambda x: irgrad.value_and_grad(h)(x)[0])(1.0)
+    np.testing.assert_allclose(float(got), float(jax.grad(lambda x: jax.value_and_grad(SELF_CALLING[1][0])(x)[0])(1.0)),
+                               rtol=1e-6)                            # 3.0 (the rule); was -0.909
+
+
 @pytest.mark.parametrize("case", SELF_CALLING_CASES)
 def test_rule_calling_its_own_function_keeps_the_rule(case):
     """grad of the value that value_and_grad(h) returns: JAX differentiates the fwd rule,
