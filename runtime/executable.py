@@ -94,19 +94,15 @@ def _pollers(tids: set[int]) -> set[int]:
     return found
 
 
-def _demote_pollers(new_threads: set[int]) -> int:
-    """Renice those of a new device's threads that poll while it is idle to POLLER_NICE;
-    how many were reniced."""
+def _demote_pollers(new_threads: set[int]) -> None:
+    """Renice those of a new device's threads that poll while it is idle to POLLER_NICE."""
     if os.environ.get(POLLERS_ENV, "").strip().lower() == "normal":
-        return 0
-    moved = 0
+        return
     for tid in _pollers(new_threads):
         try:
             os.setpriority(os.PRIO_PROCESS, tid, POLLER_NICE)
-            moved += 1
         except OSError:   # gone already
             pass
-    return moved
 
 
 def _create_device(driver: str, info: dict | None = None) -> rt.HalDevice:

@@ -85,23 +85,29 @@ def jit_all(ns, calls):
     return dict(zip(keys, out))
 
 
+def combined(cache, ns, key, build):
+    """build(), computed once per namespace and key. For irgrad, None when it fails: the
+    tests then run their case alone, so the error names it (JAX's failures are raised)."""
+    k = (ns is IR, key)
+    if k not in cache:
+        try:
+            cache[k] = build()
+        except Exception:  # noqa: BLE001 - reported per case by the tests
+            if ns is not IR:
+                raise
+            cache[k] = None
+    return cache[k]
+
+
 @pytest.fixture(scope="module")
 def jitted():
     """(namespace, group, key) -> ns.jit(fn)(*args) for the entry `key` of GROUPS[group](ns),
-    every entry of the group computed by one jit_all on first use. For irgrad, when the
-    combined function fails, each entry is jitted alone, so the error names it."""
+    every entry of the group computed by one jit_all on first use (`combined`)."""
     cache = {}
 
     def get(ns, group, key):
         calls = GROUPS[group](ns)
-        if (ns is IR, group) not in cache:
-            try:
-                cache[ns is IR, group] = jit_all(ns, calls)
-            except Exception:  # noqa: BLE001 - reported per entry by the tests
-                if ns is not IR:
-                    raise
-                cache[ns is IR, group] = None
-        together = cache[ns is IR, group]
+        together = combined(cache, ns, group, lambda: jit_all(ns, calls))
         if together is None:
             fn, args = calls[key]
             return ns.jit(fn)(*args)
@@ -285,15 +291,7 @@ def all_placements():
     cache = {}
 
     def compute(ns, path):
-        key = (ns is IR, path)
-        if key not in cache:
-            try:
-                cache[key] = path(ns, {p: placement_case(p) for p in PLACEMENTS})
-            except Exception:  # noqa: BLE001 - reported per placement by the tests
-                if ns is not IR:
-                    raise
-                cache[key] = None
-        return cache[key]
+        return combined(cache, ns, path, lambda: path(ns, {p: placement_case(p) for p in PLACEMENTS}))
 
     def get(ns, path):
         if path in PAIRED:       # two paths in one compile (PAIRED); alone if that fails
@@ -406,23 +404,15 @@ def bool_loss(ns, form, x):
 
 @pytest.fixture(scope="module")
 def bool_grads():
-    """ns -> {form: eager ns.grad of bool_loss at its x}: one eager grad of the sum of every
-    form's loss over {form: x} (one compile; each form's gradient is its own loss's). For
-    irgrad, None when that fails: each test then takes its form's grad alone. (JAX's
-    references are jax_bool_refs.)"""
-    cache = {}
+    """{form: eager irgrad.grad of bool_loss at its x}: one eager grad of the sum of every
+    form's loss over {form: x} (one compile; each form's gradient is its own loss's). None
+    when that fails: each test then takes its form's grad alone. (JAX's references are
+    jax_bool_refs.)"""
+    xs = {form: fn_x[1][0] for form, fn_x in bool_jit_calls(IR).items()}
 
-    def get(ns):
-        if (ns is IR) not in cache:
-            xs = {form: fn_x[1][0] for form, fn_x in bool_jit_calls(ns).items()}
-            try:
-                cache[ns is IR] = ns.grad(lambda xs: sum(bool_loss(ns, f, x) for f, x in xs.items()))(xs)
-            except Exception:  # noqa: BLE001 - reported per form by the tests
-                if ns is not IR:
-                    raise
-                cache[ns is IR] = None
-        return cache[ns is IR]
-    return get
+    def total(xs):
+        return sum(bool_loss(IR, f, x) for f, x in xs.items())
+    return combined({}, IR, "bool grads", lambda: IR.grad(total)(xs))
 
 
 @pytest.mark.parametrize("form", list(BOOL_FORMS))
@@ -431,8 +421,7 @@ def test_bool_scalar_index(jitted, bool_grads, form):
     fn = BOOL_FORMS[form]
     x = X1 if form.startswith("x") else X2
 
-    grads = bool_grads(IR)
-    grad = irgrad.grad(lambda x: bool_loss(IR, form, x))(x) if grads is None else grads[form]
+    grad = irgrad.grad(lambda x: bool_loss(IR, form, x))(x) if bool_grads is None else bool_grads[form]
     ours = [fn(inp.asarray(x)), jitted(IR, "bool forms", form), grad]
     check_same(ours, jax_bool_refs()[form], ["eager", "jit", "grad"], form)
 
