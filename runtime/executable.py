@@ -163,6 +163,17 @@ def config(platform: str = "cpu", index: int = 0) -> rt.Config:
         return cfg
 
 
+def has_device(platform: str) -> bool:
+    """Whether this process has made a device of `platform` yet (devices are made on first use).
+
+    >>> has_device("cuda")
+    False
+    """
+    drivers = {DRIVERS[platform]} | ({THREADED_DRIVER} if platform == "cpu" else set())
+    with _lock:
+        return any(key in drivers or (isinstance(key, tuple) and key[0] == platform) for key in _configs)
+
+
 def location(device: rt.HalDevice) -> tuple[str, int]:
     """(platform, index) of a device made here (the CPU for one made elsewhere)."""
     with _lock:

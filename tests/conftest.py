@@ -3,11 +3,15 @@ test (or a sample it runs) that changes them cannot change what another prints; 
 the on-disk compile cache and its key's config directory are temporary directories for
 the session (shared by the xdist workers, which inherit them), never the user's.
 
-Under xdist (`-n 2`), tests are distributed by file (`--dist loadfile`) unless `--dist` is
-given: most files build their compiled functions in module-scoped fixtures or caches, and
-with `--dist load` both workers ran tests of the same file at once, so both built (and
-IREE-compiled) the same modules. Files go out heaviest first (HEAVY_FIRST), so the last
-file a worker picks up is a short one and the two workers finish together."""
+Under xdist (`-n 2`), tests are distributed by file (`--dist loadgroup`, each file its own
+group) unless `--dist` is given: most files build their compiled functions in
+module-scoped fixtures or caches, and with `--dist load` both workers ran tests of the
+same file at once, so both built (and IREE-compiled) the same modules. The files that make
+a Vulkan device in the test process (VULKAN_FILES) form one group, so only one worker has
+one: a lavapipe device keeps polling threads busy for its whole life (runtime/executable.py),
+~60 CPU-s each per run, and `check_vulkan_files` fails a test outside that group that makes
+one. Groups go out heaviest first (HEAVY_FIRST), so the last one a worker picks up is short
+and the two workers finish together."""
 
 import os
 import shutil
@@ -21,25 +25,43 @@ _DEFAULT_PRINT = np.get_printoptions()
 # Test files by CPU time measured with a cold compile cache (`pytest -n 1 --durations`),
 # heaviest first; files not listed follow in their usual order. Only the order changes.
 HEAVY_FIRST = [
-    "test_vulkan_differential.py", "test_primitives.py", "test_transforms.py", "test_index_semantics.py",
-    "test_reverse_pass.py", "test_long_reductions.py", "test_bad_input_samples.py",
+    "test_vulkan_differential.py", "test_long_reductions.py", "test_devices.py", "test_generic_forms.py",
+    "test_export.py", "test_samples.py", "test_primitives.py", "test_transforms.py", "test_index_semantics.py",
+    "test_reverse_pass.py", "test_bad_input_samples.py",
     "test_forward_pass.py", "test_check_grads.py", "test_random_programs.py", "test_random_bits.py",
     "test_dtype_sweep.py", "test_compile_cache.py", "test_custom_rules.py", "test_control_flow.py",
-    "test_devices.py", "test_api.py", "test_seeds.py", "test_batching_pass.py", "test_random_jit.py",
-    "test_samples.py", "test_product_reductions.py", "test_generic_forms.py", "test_power_derivatives.py",
+    "test_api.py", "test_seeds.py", "test_batching_pass.py", "test_random_jit.py",
+    "test_product_reductions.py", "test_power_derivatives.py",
 ]
+# The files whose tests make a Vulkan device in the test process: one xdist group.
+VULKAN_FILES = {"test_vulkan_differential.py", "test_long_reductions.py", "test_devices.py", "test_generic_forms.py",
+                "test_export.py", "test_samples.py"}
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
-        config.option.dist = "loadfile"
+        config.option.dist = "loadgroup"
         config.option.loadscopereorder = False     # keep HEAVY_FIRST's order (see below)
 
 
+@pytest.hookimpl(tryfirst=True)    # before xdist's, which adds the groups to the test ids
 def pytest_collection_modifyitems(config, items):
     rank = {name: k for k, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: order within a file kept
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group("vulkan" if item.path.name in VULKAN_FILES else item.path.name))
+
+
+@pytest.fixture(autouse=True)
+def check_vulkan_files(request):
+    """Fails a test outside VULKAN_FILES that makes the process's first Vulkan device."""
+    from irgrad.runtime import executable
+    had = executable.has_device("vulkan")
+    yield
+    if not had and executable.has_device("vulkan") and request.path.name not in VULKAN_FILES:
+        pytest.fail(f"{request.path.name} made a Vulkan device in the test process: add it to conftest's "
+                    "VULKAN_FILES (one xdist worker runs them all)")
 
 
 @pytest.fixture(autouse=True)
