@@ -25,7 +25,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest -n $(JOBS) --dist loadgroup --no-loadscope-reorder --durations=10 tests
+	$(PY) -m pytest -n $(JOBS) --dist loadfile --no-loadscope-reorder --durations=10 tests
 
 lint: $(VENV)/.installed-test
 	$(VENV)/bin/ruff check .

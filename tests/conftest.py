@@ -3,14 +3,14 @@ test (or a sample it runs) that changes them cannot change what another prints; 
 the on-disk compile cache and its key's config directory are temporary directories for
 the session (shared by the xdist workers, which inherit them), never the user's.
 
-Under xdist (`-n 2`), tests are distributed by file (`--dist loadgroup`, each file its own
-group) unless `--dist` is given: most files build their compiled functions in
+Under xdist (`-n 2`), tests are distributed by file (`--dist loadfile`) unless `--dist` is
+given: most files build their compiled functions in
 module-scoped fixtures or caches, and with `--dist load` both workers ran tests of the
 same file at once, so both built (and IREE-compiled) the same modules. The files that make
-a Vulkan device in the test process (VULKAN_FILES) form one group, so only one worker has
-one: a lavapipe device keeps polling threads busy for its whole life (runtime/executable.py),
+a Vulkan device in the test process (VULKAN_FILES) go out as one unit (`VulkanAsOneFile`),
+so only one worker has one: a lavapipe device keeps polling threads busy for its whole life (runtime/executable.py),
 ~60 CPU-s each per run, and `check_vulkan_files` fails a test outside that group that makes
-one. Groups go out heaviest first (HEAVY_FIRST), so the last one a worker picks up is short
+one. Files go out heaviest first (HEAVY_FIRST), so the last one a worker picks up is short
 and the two workers finish together."""
 
 import os
@@ -33,7 +33,7 @@ HEAVY_FIRST = [
     "test_api.py", "test_seeds.py", "test_batching_pass.py", "test_random_jit.py",
     "test_product_reductions.py", "test_power_derivatives.py",
 ]
-# The files whose tests make a Vulkan device in the test process: one xdist group.
+# The files whose tests make a Vulkan device in the test process: one unit for xdist.
 VULKAN_FILES = {"test_vulkan_differential.py", "test_long_reductions.py", "test_devices.py", "test_generic_forms.py",
                 "test_export.py", "test_samples.py"}
 
@@ -41,16 +41,28 @@ VULKAN_FILES = {"test_vulkan_differential.py", "test_long_reductions.py", "test_
 @pytest.hookimpl(tryfirst=True)
 def pytest_cmdline_main(config):
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") == "no":
-        config.option.dist = "loadgroup"
+        config.option.dist = "loadfile"
         config.option.loadscopereorder = False     # keep HEAVY_FIRST's order (see below)
 
 
-@pytest.hookimpl(tryfirst=True)    # before xdist's, which adds the groups to the test ids
 def pytest_collection_modifyitems(config, items):
     rank = {name: k for k, name in enumerate(HEAVY_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable: order within a file kept
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group("vulkan" if item.path.name in VULKAN_FILES else item.path.name))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile`, with VULKAN_FILES sent to one worker as if they were one file."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class VulkanAsOneFile(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return "<vulkan files>" if os.path.basename(path) in VULKAN_FILES else path
+
+    return VulkanAsOneFile(config, log)
 
 
 @pytest.fixture(autouse=True)
