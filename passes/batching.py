@@ -20,6 +20,8 @@ import itertools
 import threading
 from collections import ChainMap
 
+from .ad import PREPARE, captured_values, clone_op, dtype_of_type, has_function, lookup
+from .ad import unsupported as _unsupported
 from .ir import (
     PARALLEL,
     REDUCTION,
@@ -44,14 +46,12 @@ from .ir import (
     tensor,
     verify,
 )
-from .reverse import PREPARE, dtype_of_type, lookup, where_op
 
 DYNAMIC = ir.ShapedType.get_dynamic_stride_or_offset()
 
 
 def unsupported(op, why: str = "") -> IRError:
-    name = op.operation.name
-    return IRError(f"irgrad vmap: no batching rule for '{name}'{where_op(op)}{': ' + why if why else ''}")
+    return _unsupported(op, why, "batch")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -98,39 +98,6 @@ def move_axis(v: ir.Value, src: int, dst: int) -> ir.Value:
 
 def is_empty(v: ir.Value) -> bool:
     return not isinstance(v.owner, ir.Block) and v.owner.operation.name == "tensor.empty"
-
-
-def captured(op) -> list:
-    """Values `op`'s regions (at any depth) read but do not define."""
-    inside, out = set(), []
-
-    def visit(inner):
-        for region in inner.regions:
-            for blk in region.blocks:
-                inside.update(blk.arguments)
-                for o in blk.operations:
-                    out.extend(v for v in o.operands if v not in inside and v not in out)
-                    inside.update(o.results)
-                    visit(o)
-    visit(op)
-    return out
-
-
-def clone_op(op, values: dict, shift_index: bool = False):
-    """Clone `op` at the insertion point, rewriting every operand (nested ones too)
-    through `values`; with shift_index, each linalg.index d becomes linalg.index d+1."""
-    new = op.operation.clone()
-    i64 = ir.IntegerType.get_signless(64)
-
-    def fix(o):
-        for k, v in enumerate(o.operands):
-            if v in values:
-                o.operands[k] = values[v]
-        if shift_index and o.name == "linalg.index":
-            o.attributes["dim"] = ir.IntegerAttr.get(i64, ir.IntegerAttr(o.attributes["dim"]).value + 1)
-        return ir.WalkResult.ADVANCE
-    new.walk(fix)
-    return new
 
 
 # ----------------------------------------------------------------------- the state
@@ -197,7 +164,7 @@ def generic_rule(b: Batch, gen) -> list:
     for v, m in zip(gen.inputs, maps[:n_in]):
         ins.append(b.get(v))
         in_maps.append(batch_map(m) if b.is_batched(v) else shift_map(m))
-    outside = [v for v in captured(gen) if b.is_batched(v)]
+    outside = [v for v in captured_values(gen) if b.is_batched(v)]
     scalars = [v for v in outside if not isinstance(v.type, ir.ShapedType)]
     tensors = set(outside) - set(scalars)
     d0_only = projection_map(n_dims + 1, [0])
@@ -215,9 +182,9 @@ def generic_rule(b: Batch, gen) -> list:
                 idx = [linalg.IndexOp(0).result, *[values.get(v, b.get(v)) for v in list(op.operands)[1:]]]
                 values[op.results[0]] = tensor.extract(b.get(op.operands[0]), idx)
                 continue
-            if any(v in tensors for v in [*op.operands, *captured(op)]):
+            if any(v in tensors for v in [*op.operands, *captured_values(op)]):
                 raise unsupported(gen, f"its body reads a batched tensor through '{op.operation.name}'")
-            new = clone_op(op, ChainMap(values, b.values), shift_index=True)
+            new = clone_op(op, ChainMap(values, b.values), shift_index=1)
             values.update(zip(op.results, new.results))
         return [values.get(v, b.get(v)) for v in ops[-1].operands]
 
@@ -366,7 +333,7 @@ def batched_values(fn, axes) -> set:
     block = fn.regions[0].blocks[0]
     batched = {arg for arg, a in zip(block.arguments, axes) if a is not None}
     for op in block.operations:
-        if any(v in batched for v in [*op.operands, *captured(op)]):
+        if any(v in batched for v in [*op.operands, *captured_values(op)]):
             batched.update(op.results)
     return batched
 
@@ -543,8 +510,7 @@ def vmap(module: ir.Module, name: str, in_axes, out_axes=0, axis_size=None, new_
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
     axes, inputs = batched_args(ftype, list(in_axes), axis_size)
     new_name = new_name or f"{name}_batched"
-    if any(ir.StringAttr(op.attributes["sym_name"]).value == new_name for op in module.body.operations
-           if op.operation.name == "func.func"):
+    if has_function(module, new_name):
         raise IRError(f"irgrad vmap: the module already has a function @{new_name}")
     custom = batch_custom_rules(module, fn, axes, axis_size)
     if custom:      # (batching the rules ran the pipeline again)
@@ -585,7 +551,7 @@ def batch_body(b: Batch, fn, g, axes, out_axes) -> list:
 
 def batch_op(b: Batch, op) -> None:
     """Clone an op that reads no batched value; rewrite any other with its rule."""
-    if not any(b.is_batched(v) for v in [*op.operands, *captured(op)]):
+    if not any(b.is_batched(v) for v in [*op.operands, *captured_values(op)]):
         new = clone_op(op, b.values)
         for old, r in zip(op.results, new.results):
             b.set(old, r, False)

@@ -10,7 +10,7 @@ result with none gets a zero-filled tensor. Integer and bool results get no
 tangent at all (JAX gives them float0 tangents, which carry no data), so the
 result list holds one tangent per float result, in result order.
 
-Calls are inlined and named linalg ops generalized first (reverse.PREPARE), so one
+Calls are inlined and named linalg ops generalized first (ad.PREPARE), so one
 rule covers every linalg structured op. The pass accepts its own output and the
 reverse pass's, so jvp-of-vjp (Hessian-vector products), vjp-of-jvp and jvp-of-jvp
 are plain inputs.
@@ -19,29 +19,28 @@ are plain inputs.
 from __future__ import annotations
 
 from . import scalar_rules as S
-from .ir import PARALLEL, IRError, arith, custom_call, func, function_type, generic, ir, is_float, tensor, verify
-from .products import expand_products
-from .reverse import (
-    _COMBINERS,
+from .ad import (
     activity,
+    all_parallel,
     body_activity,
     captured_values,
     clone_ops,
     dtype_of_type,
     elementwise,
     explicit_captures,
+    generic_parts,
+    iterator_types,
+    or_zeros,
     prepare,
     reduction_count,
-    where_op,
+    reduction_kinds,
+    unsupported,
     zeros_like,
 )
+from .ir import IRError, arith, custom_call, func, function_type, generic, ir, is_float, tensor, verify
+from .products import expand_products
 
 # --------------------------------------------------------------------------- helpers
-
-
-def unsupported(op, why: str = "") -> IRError:
-    name = op.operation.name
-    return IRError(f"irgrad forward mode: no rule for '{name}'{where_op(op)}{': ' + why if why else ''}")
 
 
 def total(terms):
@@ -51,10 +50,6 @@ def total(terms):
         if t is not None:
             out = t if out is None else arith.addf(out, t)
     return out
-
-
-def or_zeros(t, like: ir.Value) -> ir.Value:
-    return t if t is not None else zeros_like(like)
 
 
 def or_const_zero(t, like: ir.Value) -> ir.Value:
@@ -84,7 +79,7 @@ def scalar_tangent(op, xs, y, ts):
     if name in S.CASTS:
         return S.cast_to(ts[0], y.type)
     if name not in S.PARTIALS:
-        raise unsupported(op)
+        raise unsupported(op, mode="forward")
     partials = S.PARTIALS[name](xs, y)
     return total(None if t is None or p is None else S.scale(t, p) for t, p in zip(ts, partials))
 
@@ -103,13 +98,6 @@ def forward_scalar_ops(ops, mapping: dict, tan: dict) -> None:
 
 
 # ------------------------------------------------------------ linalg.generic rule
-
-def generic_parts(gen):
-    block = gen.regions[0].blocks[0]
-    maps = [a.value for a in gen.indexing_maps]
-    n_in = len(gen.inputs)
-    return block, list(block.arguments), list(block.operations), maps[:n_in], maps[n_in:]
-
 
 def parallel_generic_rule(ctx, gen, ts, outer):
     """A generic with only parallel iterators: the primal op stays as it is, and one
@@ -149,7 +137,7 @@ def parallel_generic_rule(ctx, gen, ts, outer):
         primal = [mapping.get(v, v) for v in yielded]
         return [or_const_zero(tan.get(yielded[j]), primal[j]) for j in want]
 
-    res = generic(new_ins, new_maps, inits, [out_maps[j] for j in want], [str(a) for a in gen.iterator_types],
+    res = generic(new_ins, new_maps, inits, [out_maps[j] for j in want], iterator_types(gen),
                   body, [gen.results[j].type for j in want])
     tangents = [None] * n_out
     for k, j in enumerate(want):
@@ -172,10 +160,10 @@ def reduction_generic_rule(ctx, gen, ts, outer):
     block, args, ops, in_maps, out_maps = generic_parts(gen)
     ins, outs = list(gen.inputs), list(gen.outputs)
     n_in = len(ins)
-    kinds, recompute = reduction_kinds(gen, [j for j, r in enumerate(gen.results) if r in ctx.active])
+    kinds, recompute = reduction_kinds(gen, [j for j, r in enumerate(gen.results) if r in ctx.active], "forward")
     t_in = [i for i in range(n_in) if ts[i] is not None]
     active = body_activity(block, [*outer, *[args[i] for i in t_in]])
-    iterators = [str(a) for a in gen.iterator_types]
+    iterators = iterator_types(gen)
 
     def tangent_generic(j, aux, init, combine):
         """sum over the domain of combine(e, t_e, *aux) into `init`, t_e the tangent of
@@ -211,38 +199,9 @@ def reduction_generic_rule(ctx, gen, ts, outer):
         elif kind in ("max", "min"):
             tangents[j] = chooser_tangent(gen, j, kinds, recompute, t_init, live, tangent_generic)
         else:
-            raise unsupported(gen, f"output {j} is a product reduction (expand_products rewrites those first)")
+            raise unsupported(gen, f"output {j} is a product reduction (expand_products rewrites those first)",
+                              "forward")
     return tangents
-
-
-def reduction_kinds(gen, needed):
-    """Per output: ("map", yielded value, None) when the value reads no accumulator, or
-    (kind, expression, combiner op) for yield combiner(expression, acc) with add / max /
-    min / mul as the combiner and acc used nowhere else; ("other", None, None) for an
-    output not `needed` (an argmax's index), which must be neither. Also the body ops
-    that read no accumulator (the ones a tangent generic recomputes)."""
-    block, args, ops, _, _ = generic_parts(gen)
-    n_in = len(gen.inputs)
-    yielded = list(ops[-1].operands)
-    reads_acc = set(args[n_in:])
-    for op in ops[:-1]:
-        if any(v in reads_acc for v in op.operands):
-            reads_acc.update(op.results)
-    kinds = []
-    for j, acc in enumerate(args[n_in:]):
-        y = yielded[j]
-        comb = None if isinstance(y.owner, ir.Block) else y.owner.operation
-        others = [v for v in comb.operands if v != acc] if comb is not None else []
-        if y not in reads_acc:
-            kinds.append(("map", y, None))
-        elif (comb is not None and comb.name in _COMBINERS and len(others) == 1 and others[0] not in reads_acc
-              and len(list(acc.uses)) == 1 and all(u.owner == ops[-1].operation for u in y.uses)):
-            kinds.append((_COMBINERS[comb.name], others[0], comb))
-        elif j in needed:
-            raise unsupported(gen, f"output {j} is not a map or an add/max/min/mul reduction")
-        else:
-            kinds.append(("other", None, None))
-    return kinds, [op for op in ops[:-1] if not any(r in reads_acc for r in op.results)]
 
 
 def chooser_tangent(gen, j, kinds, recompute, t_init, live, tangent_generic):
@@ -263,14 +222,14 @@ def outer_tangents(ctx, gen) -> dict:
     for op in gen.regions[0].blocks[0].operations:
         if any(v in outer and (op.operation.name != "tensor.extract" or k) for k, v in enumerate(op.operands)):
             raise unsupported(gen, "its body reads a differentiable value defined outside it other than by "
-                                   "tensor.extract")
+                                   "tensor.extract", "forward")
     return outer
 
 
 def generic_rule(ctx, gen, ts):
     """Tangents of a linalg.generic's results (see the two cases above)."""
     outer = outer_tangents(ctx, gen)
-    if all(str(a) == PARALLEL for a in gen.iterator_types):
+    if all_parallel(gen):
         return parallel_generic_rule(ctx, gen, ts, outer)
     return reduction_generic_rule(ctx, gen, ts, outer)
 
@@ -311,7 +270,7 @@ def custom_call_rule(ctx, op, ts):
     mode for custom_vjp functions, and neither has irgrad."""
     c = custom_call(op)
     if c is None:
-        raise unsupported(op, "calls are inlined first; this one calls a function without a body")
+        raise unsupported(op, "calls are inlined first; this one calls a function without a body", "forward")
     if c.kind == "irgrad.custom_vjp":
         raise IRError("can't apply forward-mode autodiff (jvp) to a custom_vjp function.")
     float_args = [i for i, a in enumerate(c.args) if is_float(dtype_of_type(a.type))]
@@ -346,14 +305,6 @@ class _Ctx:
     def __init__(self, active, tan):
         self.active = active
         self.tan = tan       # value -> tangent, filled in program order
-        self.replaced = {}   # old result -> new result (a rule rebuilt the op)
-        self.dead = []       # ops to erase once the walk is over
-
-    def replace(self, op, new_results) -> None:
-        for old, new in zip(op.results, new_results):
-            old.replace_all_uses_with(new)
-            self.replaced[old] = new
-        self.dead.append(op)
 
 
 def jvp(module: ir.Module, name: str, wrt=None, new_name=None, strong_zero=False) -> str:
@@ -415,19 +366,17 @@ def build_jvp(g, ftype, wrt) -> None:
             continue
         rule = RULES.get(op.operation.name)
         if rule is None:
-            raise unsupported(op)
+            raise unsupported(op, mode="forward")
         with ir.InsertionPoint(after):
             for r, t in zip(op.results, rule(ctx, op, ts)):
                 if t is not None:
-                    tan[ctx.replaced.get(r, r)] = t
+                    tan[r] = t
 
     float_results = [j for j, t in enumerate(ftype.results) if is_float(dtype_of_type(t))]
     with ir.InsertionPoint(ret):
         results = list(ret.operands)
         func.ReturnOp(results + [or_zeros(tan.get(results[j]), results[j]) for j in float_results])
     ret.erase()
-    for op in reversed(ctx.dead):
-        op.operation.erase()
     new_type = ir.FunctionType.get([*ftype.inputs, *[ftype.inputs[i] for i in wrt]],
                                    [*ftype.results, *[ftype.results[j] for j in float_results]])
     g.attributes["function_type"] = ir.TypeAttr.get(new_type)

@@ -12,6 +12,30 @@ accepts its own output (and the forward pass's), so it composes to any order.
 from __future__ import annotations
 
 from . import scalar_rules as S
+from .ad import (
+    activity,
+    add_to,
+    body_activity,
+    captured_values,
+    clone_ops,
+    domain_extents,
+    dtype_of_type,
+    elementwise,
+    explicit_captures,
+    has_function,
+    is_constant,
+    iterator_types,
+    prepare,
+    read_operands,
+    reduction_count,
+    reduction_kinds,
+    sum_trailing,
+    tensor_type_of,
+    unsupported,
+    zeros_constant,
+    zeros_like,
+    zeros_of,
+)
 from .ir import (
     PARALLEL,
     REDUCTION,
@@ -25,86 +49,16 @@ from .ir import (
     identity_map,
     ir,
     is_float,
-    is_stop_gradient,
     linalg,
     map_dims,
     plain_call,
     projection_map,
-    run_pipeline,
-    scalar_constant,
     tensor,
     verify,
 )
 from .products import expand_products
 
-PREPARE = "builtin.module(inline, func.func(linalg-generalize-named-ops))"
-
-
-# --------------------------------------------------------------------------- helpers
-
-def zeros_of(t: ir.Type) -> ir.Value:
-    """Zeros of type `t`: a filled tensor, or a scalar constant."""
-    if isinstance(t, ir.RankedTensorType):
-        t = ir.RankedTensorType(t)
-        return linalg.fill(scalar_constant(0.0, t.element_type), outs=[tensor.empty(t.shape, t.element_type)])
-    return scalar_constant(0.0, t)
-
-
-def zeros_like(v: ir.Value) -> ir.Value:
-    return zeros_of(v.type)
-
-
-def tensor_type_of(v: ir.Value) -> ir.Type:
-    """The type of tensor `v`, or the 0-d tensor type holding scalar `v`."""
-    return v.type if isinstance(v.type, ir.RankedTensorType) else ir.RankedTensorType.get([], v.type)
-
-
-def add(a: ir.Value, b: ir.Value) -> ir.Value:
-    """a + b for two float tensors of one shape (a linalg.generic) or scalars."""
-    if not isinstance(a.type, ir.RankedTensorType):
-        return arith.addf(a, b)
-    t = ir.RankedTensorType(a.type)
-    rank = t.rank
-    idm = identity_map(rank)
-    return generic([a, b], [idm, idm], [tensor.empty(t.shape, t.element_type)], [idm], [PARALLEL] * rank,
-                   lambda x, y, _: arith.addf(x, y))[0]
-
-
-def where_op(op) -> str:
-    loc = str(op.location)
-    return "" if loc == "loc(unknown)" else f" at {loc}"
-
-
-def unsupported(op, why: str = "") -> IRError:
-    name = op.operation.name
-    return IRError(f"irgrad reverse mode: no rule for '{name}'{where_op(op)}{': ' + why if why else ''}")
-
-
-def clone_ops(ops, mapping: dict) -> None:
-    """Clone `ops` at the current insertion point, rewriting operands through
-    `mapping` and recording the clones' results in it."""
-    for op in ops:
-        new = op.operation.clone()
-        for i, v in enumerate(new.operands):
-            if v in mapping:
-                new.operands[i] = mapping[v]
-        for old_r, new_r in zip(op.results, new.results):
-            mapping[old_r] = new_r
-
-
 # ------------------------------------------------------------------ scalar bodies
-
-def body_activity(block, seeds) -> set:
-    """Values in a generic's body that depend on the block arguments in `seeds`."""
-    active = set(seeds)
-    for op in block.operations:
-        name = op.operation.name
-        if name in S.NON_DIFFERENTIABLE or name == "linalg.yield":
-            continue
-        if any(v in active for v in op.operands):
-            active.update(r for r in op.results if is_float(r.type))
-    return active
-
 
 def reverse_scalar_ops(ops, mapping: dict, cot: dict, active: set) -> None:
     """Reverse sweep over scalar (or tensor-typed elementwise) ops.
@@ -131,38 +85,11 @@ def reverse_scalar_ops(ops, mapping: dict, cot: dict, active: set) -> None:
         else:
             raise unsupported(op)
         for v, c in zip(op.operands, contribs):
-            if c is not None and v in active:
-                cot[v] = add(cot[v], c) if v in cot else c
+            if v in active:
+                add_to(cot, v, c)
 
 
 # ------------------------------------------------------------ linalg.generic rule
-
-_COMBINERS = {"arith.addf": "add", "arith.maximumf": "max", "arith.minimumf": "min",
-              "arith.maxnumf": "max", "arith.minnumf": "min", "arith.mulf": "mul"}
-
-
-def classify_outputs(gen):
-    """For each output: ('map', yielded value) or (kind, expression value, combiner op)
-    for a reduction through the accumulator: yield combiner(expression, acc)."""
-    block = gen.regions[0].blocks[0]
-    n_in = len(gen.inputs)
-    yield_op = list(block.operations)[-1]
-    out = []
-    for j, acc in enumerate(list(block.arguments)[n_in:]):
-        y = yield_op.operands[j]
-        uses = [u.owner for u in acc.uses]
-        if not uses:
-            out.append(("map", y, None))
-            continue
-        comb = None if isinstance(y.owner, ir.Block) else y.owner.operation
-        comb_name = comb.name if comb is not None else None
-        if len(uses) != 1 or comb_name not in _COMBINERS or uses[0] != comb:
-            raise unsupported(gen, f"output {j} is not a map or an add/max/min/mul reduction")
-        operands = list(comb.operands)
-        expr = operands[1] if operands[0] == acc else operands[0]
-        out.append((_COMBINERS[comb_name], expr, comb))
-    return out
-
 
 def generic_rule(ctx, gen, dresults):
     """Adjoint of a linalg.generic whose maps are projected permutations.
@@ -181,14 +108,10 @@ def generic_rule(ctx, gen, dresults):
     maps = [a.value for a in gen.indexing_maps]
     in_maps, out_maps = maps[:n_in], maps[n_in:]
     n_dims = maps[0].n_dims
-    iterators = [str(a) for a in gen.iterator_types]
-    kinds = classify_outputs(gen)
-    args = list(block.arguments)
-    body_ops = list(block.operations)[:-1]
-    combiners = {k[2] for k in kinds if k[2] is not None}
-    recompute = [op for op in body_ops if op.operation not in combiners]
-
+    iterators = iterator_types(gen)
     live = [j for j, d in enumerate(dresults) if d is not None]
+    kinds, recompute = reduction_kinds(gen, live)
+    args = list(block.arguments)
     for j in live:
         if kinds[j][0] == "map" and any(iterators[d] != PARALLEL for d in range(n_dims)
                                          if d not in map_dims(out_maps[j])):
@@ -257,7 +180,7 @@ def generic_rule(ctx, gen, dresults):
                     e = mapping.get(y, y)
                     hit = S.select(S.cmp("oeq", e, r), d, S.const(0.0, d))
                     d = arith.divf(hit, count)
-                cot[target] = add(cot[target], d) if target in cot else d
+                add_to(cot, target, d)
             active = body_activity(block, [args[i] for i in members])
             reverse_scalar_ops(recompute, mapping, cot, active)
             outs_ = []
@@ -289,59 +212,6 @@ def generic_rule(ctx, gen, dresults):
     return cotangents
 
 
-def domain_extents(gen) -> list:
-    """The extent of each loop dimension of a linalg.generic, read off its operands."""
-    maps = [a.value for a in gen.indexing_maps]
-    extents = [None] * maps[0].n_dims
-    for v, m in zip([*gen.inputs, *gen.outputs], maps):
-        if isinstance(v.type, ir.RankedTensorType):
-            for k, n in zip(map_dims(m), ir.RankedTensorType(v.type).shape):
-                extents[k] = n
-    return extents
-
-
-def sum_trailing(v: ir.Value, k: int) -> ir.Value:
-    """Sum away the last `k` dims of `v`, one generic (one reduction dim) each."""
-    for _ in range(k):
-        t = ir.RankedTensorType(v.type)
-        r = t.rank
-        v = generic([v], [identity_map(r)], [zeros_of(ir.RankedTensorType.get(t.shape[:-1], t.element_type))],
-                    [projection_map(r, range(r - 1))], [PARALLEL] * (r - 1) + [REDUCTION],
-                    lambda x, acc: arith.addf(acc, x))[0]
-    return v
-
-
-def elementwise(fn, values):
-    t = ir.RankedTensorType(values[0].type)
-    idm = identity_map(t.rank)
-    return generic(values, [idm] * len(values), [tensor.empty(t.shape, t.element_type)], [idm],
-                   [PARALLEL] * t.rank, lambda *a: fn(*a[:-1]))[0]
-
-
-def reduction_count(gen, j, kinds, recompute, result):
-    """How many elements (the initial value included) attain output j's max / min:
-    a sum over the same domain of (e == result), started at (init == result)."""
-    block = gen.regions[0].blocks[0]
-    ins, out = list(gen.inputs), gen.outputs[j]
-    n_in = len(ins)
-    maps = [a.value for a in gen.indexing_maps]
-    args = list(block.arguments)
-    expr = kinds[j][1]
-    hit = lambda a, b: S.select(S.cmp("oeq", a, b), S.const(1.0, a), S.const(0.0, a))
-    t = ir.RankedTensorType(out.type)
-    idm = identity_map(t.rank)
-    init = generic([out, result], [idm, idm], [tensor.empty(t.shape, t.element_type)], [idm], [PARALLEL] * t.rank,
-                   lambda o, r, _: hit(o, r))[0]
-
-    def body(*bargs):
-        mapping = dict(zip(args[:n_in], bargs[:n_in]))
-        clone_ops(recompute, mapping)
-        return arith.addf(bargs[-1], hit(mapping.get(expr, expr), bargs[n_in]))
-
-    return generic(ins + [result], maps[:n_in] + [maps[n_in + j]], [init], [maps[n_in + j]],
-                   [str(a) for a in gen.iterator_types], body)[0]
-
-
 # ------------------------------------------------------------------ tensor op rules
 
 def _slice_args(op):
@@ -349,15 +219,6 @@ def _slice_args(op):
     return dict(offsets=list(op.offsets), sizes=list(op.sizes), strides=list(op.strides),
                 static_offsets=a["static_offsets"], static_sizes=a["static_sizes"],
                 static_strides=a["static_strides"])
-
-
-def zeros_constant(t: ir.Type) -> ir.Value:
-    """Zeros of tensor type `t` as a splat constant. Used as insert_slice destinations:
-    IREE 3.13's dispatch-creation preprocessing folds insert_slice(expand_shape(
-    insert_slice(d, fill))) into an invalid insert_slice ("expected 2 offset values")
-    when the destinations are linalg.fill, not when they are constants."""
-    t = ir.RankedTensorType(t)
-    return arith.constant(t, ir.DenseElementsAttr.get_splat(t, ir.FloatAttr.get(t.element_type, 0.0)))
 
 
 def extract_slice_rule(ctx, op, d):
@@ -479,8 +340,7 @@ def transpose_custom_jvps(module, fn, wrt=None) -> bool:
         n_touts = len(function_type(op, jvp_name).results) - n_out
         wrt = [len(c.args) + k for k in range(len(float_args))]
         name = f"{jvp_name}_transpose"
-        if not any(f.operation.name == "func.func" and ir.StringAttr(f.attributes["sym_name"]).value == name
-                   for f in module.body.operations):
+        if not has_function(module, name):
             vjp(module, jvp_name, wrt=wrt, seeds=list(range(n_out, n_out + n_touts)), new_name=name)
         assert n_in == len(c.args) + len(float_args) + c.sizes[2]
         rule = op.attributes[c.kind]
@@ -506,8 +366,6 @@ RULES = {
 for _name in [*S.PARTIALS, *S.CASTS, "arith.select"]:
     RULES.setdefault(_name, scalar_op_rule)
 
-# Ops with no differentiable operands (or none at all).
-INACTIVE_OPS = {"tensor.empty", "arith.constant", "tensor.dim", "linalg.index", *S.NON_DIFFERENTIABLE}
 
 
 # ------------------------------------------------------------ values read from outside
@@ -529,12 +387,12 @@ def reversal_source(gen):
     if shape != ir.RankedTensorType(gen.results[0].type).shape:
         return None
     for k, v in enumerate(idx):
-        if shape[k] == 1 and _is_constant(v):   # canonicalized linalg.index of a unit dim
+        if shape[k] == 1 and is_constant(v):   # canonicalized linalg.index of a unit dim
             continue
         owner = None if isinstance(v.owner, ir.Block) else v.owner.operation
         if owner is not None and owner.name == "arith.subi":
             c, v = owner.operands[0], owner.operands[1]
-            if not _is_constant(c) or ir.IntegerAttr(c.owner.operation.attributes["value"]).value != shape[k] - 1:
+            if not is_constant(c) or ir.IntegerAttr(c.owner.operation.attributes["value"]).value != shape[k] - 1:
                 return None
             owner = None if isinstance(v.owner, ir.Block) else v.owner.operation
         if owner is None or owner.name != "linalg.index" or ir.IntegerAttr(owner.attributes["dim"]).value != k:
@@ -554,128 +412,12 @@ def reversal_rule(ctx, gen, dres) -> list:
     return [(src, new.results[0])]
 
 
-def captured_values(op) -> list:
-    """Values that `op`'s regions read but do not define (one level deep)."""
-    inside, out = set(), []
-    for region in op.regions:
-        for blk in region.blocks:
-            inside.update(blk.arguments)
-            for inner in blk.operations:
-                out.extend(v for v in inner.operands if v not in inside and v not in out)
-                inside.update(inner.results)
-    return out
-
-
-def _is_constant(v: ir.Value) -> bool:
-    return not isinstance(v.owner, ir.Block) and v.owner.operation.name == "arith.constant"
-
-
-def explicit_captures(block) -> None:
-    """Rewrite each linalg.generic whose body reads a float scalar defined outside it
-    (other than a constant) to take that scalar as an input with the map (d0, ...) -> (),
-    so the generic rule differentiates it like any other input."""
-    for gen in list(block.operations):
-        if gen.operation.name != "linalg.generic":
-            continue
-        extra = [v for v in captured_values(gen) if not isinstance(v.type, ir.ShapedType)
-                 and is_float(v.type) and not _is_constant(v)]
-        if not extra:
-            continue
-        n_in = len(gen.inputs)
-        maps = [a.value for a in gen.indexing_maps]
-        body = gen.regions[0].blocks[0]
-        args, ops = list(body.arguments), list(body.operations)
-
-        def build(*bargs, args=args, ops=ops, extra=extra, n_in=n_in):
-            mapping = dict(zip(args[:n_in] + extra + args[n_in:], bargs))
-            clone_ops(ops[:-1], mapping)
-            return [mapping.get(v, v) for v in ops[-1].operands]
-
-        with ir.InsertionPoint(gen):
-            scalar_map = ir.AffineMap.get(maps[0].n_dims, 0, [])
-            new = generic(list(gen.inputs) + extra, maps[:n_in] + [scalar_map] * len(extra), list(gen.outputs),
-                          maps[n_in:], [str(a) for a in gen.iterator_types], build, [r.type for r in gen.results])
-        for old, r in zip(gen.results, new):
-            old.replace_all_uses_with(r)
-        gen.operation.erase()
-
-
 # ----------------------------------------------------------------------- the driver
 
 class _Ctx:
     def __init__(self, active):
         self.active = active
         self.dead = []      # ops replaced during the walk, erased after it
-
-    def zeros(self, v):
-        return zeros_like(v)
-
-
-def read_operands(op) -> list:
-    """The operands `op` depends on: a linalg.generic does not depend on an operand
-    whose block argument its body never reads (a shape carrier, an overwritten init),
-    so that operand gets no (co)tangent, not a zero times an infinite partial."""
-    operands = list(op.operands)
-    if op.operation.name == "linalg.generic":
-        args = list(op.regions[0].blocks[0].arguments)
-        operands = [v for v, a in zip(operands, args) if list(a.uses)]
-    return [*operands, *captured_values(op)]
-
-
-def activity(fn, wrt_args, seeded_results) -> set:
-    """Values that depend on a wrt argument and that a seeded result depends on."""
-    ops = list(fn.entry_block.operations)
-    reads = {op: read_operands(op) for op in ops}
-    fwd = set(wrt_args)
-    for op in ops:
-        if op.operation.name in INACTIVE_OPS or is_stop_gradient(op):
-            continue
-        if any(v in fwd for v in reads[op]):
-            fwd.update(r for r in op.results if is_float(dtype_of(r)))
-    bwd = set(seeded_results)
-    for op in reversed(ops):
-        if any(r in bwd for r in op.results):
-            bwd.update(reads[op])
-    return fwd & bwd
-
-
-def prepare(module: ir.Module, name: str):
-    """Inline calls and generalize named linalg ops (PREPARE); return @name.
-    The inliner erases private functions nobody calls, so @name is public meanwhile."""
-    fn = lookup(module, name)
-    private = "sym_visibility" in fn.attributes
-    if private:
-        del fn.attributes["sym_visibility"]
-    run_pipeline(module, PREPARE, f"{name}-prepare")
-    fn = lookup(module, name)
-    if private:
-        fn.attributes["sym_visibility"] = ir.StringAttr.get("private")
-    split_sub_reductions(fn)
-    return fn
-
-
-def split_sub_reductions(fn) -> None:
-    """Rewrite reductions `acc - e` as `acc + (-e)`. Canonicalization folds the adjoint
-    of a broadcast subtraction, a sum of negated cotangents, into `subf(acc, e)`; both
-    passes know the add reduction, so they get that form back."""
-    for op in fn.regions[0].blocks[0].operations:
-        if op.operation.name != "linalg.generic":
-            continue
-        block = op.regions[0].blocks[0]
-        accs = list(block.arguments)[len(op.inputs):]
-        for inner in list(block.operations):
-            if inner.operation.name == "arith.subf" and inner.operands[0] in accs:
-                with ir.InsertionPoint(inner), inner.location:
-                    total = arith.addf(inner.operands[0], arith.negf(inner.operands[1]))
-                inner.results[0].replace_all_uses_with(total)
-                inner.operation.erase()
-
-
-def lookup(module: ir.Module, name: str):
-    for op in module.body.operations:
-        if op.operation.name == "func.func" and ir.StringAttr(op.attributes["sym_name"]).value == name:
-            return op
-    raise IRError(f"irgrad: no function @{name} in the module")
 
 
 def vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None, strong_zero=False) -> str:
@@ -732,7 +474,7 @@ def _vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> s
         for j, c in zip(seeds, cot_args):
             v = results[j]
             if v in active:
-                cot[v] = add(cot[v], c) if v in cot else c
+                add_to(cot, v, c)
         for op in reversed(list(block.operations)[:-1]):
             live = [r for r in op.results if r in cot]
             if not live:
@@ -747,8 +489,8 @@ def _vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> s
             else:
                 contribs = zip(op.operands, rule(ctx, op, dres))
             for v, c in contribs:
-                if c is not None and v in active:
-                    cot[v] = add(cot[v], c) if v in cot else c
+                if v in active:
+                    add_to(cot, v, c)
         grads = [cot[args[i]] if args[i] in cot else zeros_like(args[i]) for i in wrt]
         func.ReturnOp(list(ret.operands) + grads)    # (re-read: a custom call's results were replaced)
     ret.erase()
@@ -763,7 +505,3 @@ def _vjp(module: ir.Module, name: str, wrt=None, seeds=None, new_name=None) -> s
                 del g.attributes[k]
     verify(module, f"{name}-vjp")
     return new_name
-
-
-def dtype_of_type(t: ir.Type) -> ir.Type:
-    return ir.RankedTensorType(t).element_type if isinstance(t, ir.RankedTensorType) else t
