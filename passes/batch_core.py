@@ -7,7 +7,7 @@ value and records which carry the batch.
 
 from __future__ import annotations
 
-from .ad import dtype_of_type, unsupported
+from .ad import clone_ops, dtype_of_type, iterator_types, unsupported
 from .ir import PARALLEL, dtype_of, generic, identity_map, ir, projection_map, tensor
 
 DYNAMIC = ir.ShapedType.get_dynamic_stride_or_offset()
@@ -99,3 +99,49 @@ class Batch:
             raise unsupported(op, "an index depends on a batched value (a gather or scatter)", "batch")
         return [self.get(v) for v in values]
 
+
+INDEX_CASTS = ("arith.index_cast", "arith.index_castui")
+
+
+def index_cast_source(v: ir.Value):
+    """(integer tensor, cast op name) if `v` is a tensor index_cast of one, else None."""
+    owner = None if isinstance(v.owner, ir.Block) else v.owner.operation
+    if owner is None or owner.name not in INDEX_CASTS or not isinstance(v.type, ir.RankedTensorType):
+        return None
+    return owner.operands[0], owner.name
+
+
+def sink_index_casts(fn) -> None:
+    """Make each linalg.generic in @fn that reads an index_cast of an integer tensor read
+    that tensor and cast in its body. Batching scalar index arithmetic makes tensors of
+    `index`, and IREE 3.13 refuses one that is read by several dispatches ("index types
+    must not cross the dispatch boundary"), as a gather and its adjoint do."""
+    block = fn.regions[0].blocks[0]
+    for gen in list(block.operations):
+        if gen.operation.name != "linalg.generic":
+            continue
+        sources = [index_cast_source(v) for v in gen.inputs]
+        if not any(sources):
+            continue
+        n_in = len(gen.inputs)
+        maps = [a.value for a in gen.indexing_maps]
+        args, ops = list(gen.regions[0].blocks[0].arguments), list(gen.regions[0].blocks[0].operations)
+
+        def body(*bargs, args=args, ops=ops, sources=sources, n_in=n_in):
+            new_args = [ir.Operation.create(s[1], results=[ir.IndexType.get()], operands=[a]).results[0]
+                        if s else a for a, s in zip(bargs[:n_in], sources)]
+            mapping = dict(zip(args, new_args + list(bargs[n_in:])))
+            clone_ops(ops[:-1], mapping)
+            return [mapping.get(v, v) for v in ops[-1].operands]
+
+        ins = [s[0] if s else v for v, s in zip(gen.inputs, sources)]
+        with ir.InsertionPoint(gen), gen.location:
+            new = generic(ins, maps[:n_in], list(gen.outputs), maps[n_in:], iterator_types(gen), body,
+                          [r.type for r in gen.results])
+        casts = [v.owner for v, s in zip(gen.inputs, sources) if s]
+        for old, r in zip(gen.results, new):
+            old.replace_all_uses_with(r)
+        gen.operation.erase()
+        for c in casts:
+            if not any(list(r.uses) for r in c.results):
+                c.operation.erase()

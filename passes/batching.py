@@ -17,7 +17,7 @@ the reverse pass differentiates (except gathers: a tensor.extract at batched ind
 from __future__ import annotations
 
 from .ad import PREPARE, captured_values, clone_op, dtype_of_type, has_function, lookup
-from .batch_core import Batch, move_axis, shape_or_scalar
+from .batch_core import Batch, move_axis, shape_or_scalar, sink_index_casts
 from .ir import IRError, func, ir, run_pipeline, verify
 from .rules import rule_for
 from .rules.calls import batch_custom_rules
@@ -104,6 +104,7 @@ def vmap(module: ir.Module, name: str, in_axes, out_axes=0, axis_size=None, new_
         g.operation.erase()  # leave the module as it was
         raise
     g.attributes["function_type"] = ir.TypeAttr.get(ir.FunctionType.get(inputs, [r.type for r in results]))
+    sink_index_casts(g)
     verify(module, f"{name}-vmap")
     return new_name
 

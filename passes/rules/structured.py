@@ -65,7 +65,7 @@ def generic_reverse(ctx, gen, dresults):
     does); products are rewritten as pairwise trees first (passes/products.py).
     """
     if any(v in ctx.active for v in captured_values(gen)):
-        return gather_reverse(ctx, gen, dresults)
+        return gather_reverse(ctx, gen, dresults, generic_reverse)
     block = gen.regions[0].blocks[0]
     ins, outs = list(gen.inputs), list(gen.outputs)
     n_in = len(ins)

@@ -11,7 +11,7 @@ from .. import scalar_rules as S
 from ..ad import or_zeros, unsupported, zeros_constant
 from ..batch_core import DYNAMIC, Batch, batched_type, shape_or_scalar
 from ..ir import PARALLEL, arith, dtype_of, generic, identity_map, ir, linalg, tensor
-from .registry import refuse, rule
+from .registry import rule
 
 # --------------------------------------------------------------------------- reverse
 
@@ -68,14 +68,36 @@ def extract_reverse(ctx, op, d):
     indices = list(op.operands)[1:]
 
     def body(_):
-        hit = None
-        for k, i in enumerate(indices):
-            eq = arith.CmpIOp(arith.CmpIPredicate.eq, linalg.IndexOp(k).result, i).result
-            hit = eq if hit is None else arith.andi(hit, eq)
+        hit = at_indices(indices)
         return d[0] if hit is None else S.select(hit, d[0], S.const(0.0, d[0]))
 
     dx = generic([], [], [tensor.empty(t.shape, t.element_type)], [identity_map(t.rank)], [PARALLEL] * t.rank, body)
     return dx + [None] * len(indices)
+
+
+def at_indices(indices) -> ir.Value | None:
+    """In a generic over a tensor's shape: whether the element is the one at `indices`
+    (None for a 0-d tensor, whose one element always is)."""
+    hit = None
+    for k, i in enumerate(indices):
+        eq = arith.CmpIOp(arith.CmpIPredicate.eq, linalg.IndexOp(k).result, i).result
+        hit = eq if hit is None else arith.andi(hit, eq)
+    return hit
+
+
+def insert_reverse(ctx, op, d):
+    """y = insert(s, x, i...): ds = dy[i...], dx = dy with 0 at i (an elementwise select,
+    not tensor.insert: see extract_reverse)."""
+    t = ir.RankedTensorType(op.operands[1].type)
+    indices = list(op.operands)[2:]
+
+    def body(dy, _):
+        hit = at_indices(indices)
+        return S.const(0.0, dy) if hit is None else S.select(hit, S.const(0.0, dy), dy)
+
+    idm = identity_map(t.rank)
+    dx = generic([d[0]], [idm], [tensor.empty(t.shape, t.element_type)], [idm], [PARALLEL] * t.rank, body)[0]
+    return [tensor.extract(d[0], indices), dx] + [None] * len(indices)
 
 
 # --------------------------------------------------------------------------- forward
@@ -206,5 +228,4 @@ rule("tensor.collapse_shape", reverse=collapse_shape_reverse, forward=same_op(fi
 rule("tensor.concat", reverse=concat_reverse, forward=same_op(every), batch=concat_batch)
 rule("tensor.cast", reverse=cast_reverse, forward=same_op(first), batch=cast_batch)
 rule("tensor.extract", reverse=extract_reverse, forward=same_op(first), batch=extract_batch)
-rule("tensor.insert", forward=same_op(first_two), batch=insert_batch)
-refuse("tensor.insert", reason="no reverse-mode rule yet", modes=("reverse",))
+rule("tensor.insert", reverse=insert_reverse, forward=same_op(first_two), batch=insert_batch)
