@@ -23,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
-from irgrad.passes import reverse
+from irgrad.passes import ad, reverse
 from irgrad.passes.cleanup import cleanup
 from irgrad.passes.ir import building, func, ir, strip_markers
 from irgrad.runtime import compiler
@@ -190,7 +190,7 @@ def _copy_function(src: ir.Module, name: str, dst: ir.Module) -> None:
             continue
         have.add(n)
         with ir.InsertionPoint.at_block_begin(dst.body):
-            copy = reverse.lookup(src, n).operation.clone()
+            copy = ad.lookup(src, n).operation.clone()
         copy.attributes["sym_visibility"] = ir.StringAttr.get("private")
         todo.extend(_symbols(copy))
 
@@ -200,7 +200,7 @@ def emit_call(module: ir.Module, name: str, args, arg_avals, out_avals):
     it on `args`."""
     trace = trace_stack()[-1]
     values = [trace.lift(a, av) for a, av in zip(args, arg_avals)]
-    callee = reverse.lookup(module, name)
+    callee = ad.lookup(module, name)
 
     def build():
         _copy_function(module, name, trace.module)
@@ -431,7 +431,7 @@ class JitFunction:
             if entry.text is None:
                 t = entry.traced
                 with building():
-                    fn = reverse.lookup(t.module, t.name)
+                    fn = ad.lookup(t.module, t.name)
                     fn.attributes["sym_name"] = ir.StringAttr.get("main")
                     strip_markers(t.module)
                     cleanup(t.module, self.name)

@@ -57,9 +57,9 @@ def _rules_of(f, split, primal, out_tree, captures):
 
 
 def _function_type(module, name):
-    from irgrad.passes import reverse
+    from irgrad.passes import ad
     from irgrad.passes.ir import ir
-    return ir.FunctionType(ir.TypeAttr(reverse.lookup(module, name).attributes["function_type"]).value)
+    return ir.FunctionType(ir.TypeAttr(ad.lookup(module, name).attributes["function_type"]).value)
 
 
 def _check_captures(name, traces) -> None:
@@ -153,10 +153,10 @@ def _add_unused_args(traced, avals_lists):
 
 def _extend_args(module, name, types):
     """Append unused arguments of `types` to @name in `module`."""
-    from irgrad.passes import reverse
+    from irgrad.passes import ad
     from irgrad.passes.ir import ir
     if types:
-        fn = reverse.lookup(module, name)
+        fn = ad.lookup(module, name)
         block = fn.regions[0].blocks[0]
         for t in types:
             block.add_argument(t, ir.Location.unknown())

@@ -20,6 +20,7 @@ import sys
 from irgrad.runtime.errors import IRError
 
 from . import batching, forward, reverse
+from .ad import dtype_of_type, lookup
 from .cleanup import cleanup
 from .ir import building, context, ir, is_float
 
@@ -49,13 +50,13 @@ def parse_wrt(spec: str | None) -> list[int] | None:
 
 def float_args(module: ir.Module, name: str) -> list[int]:
     """Indices of @name's float (tensor) arguments."""
-    fn = reverse.lookup(module, name)
+    fn = lookup(module, name)
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
-    return [i for i, t in enumerate(ftype.inputs) if is_float(reverse.dtype_of_type(t))]
+    return [i for i, t in enumerate(ftype.inputs) if is_float(dtype_of_type(t))]
 
 
 def check_wrt(module: ir.Module, name: str, wrt: list[int]) -> None:
-    fn = reverse.lookup(module, name)
+    fn = lookup(module, name)
     n_args = len(ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value).inputs)
     bad = [i for i in wrt if not 0 <= i < n_args]
     if bad:
@@ -84,7 +85,7 @@ def transform(text: str, name: str, wrt=None, clean: bool = False, source: str =
                              "(integer and boolean values have no derivative, as in JAX)")
         check_wrt(module, name, wrt)
         new_name = PASSES[mode](module, name, wrt=wrt, strong_zero=strong_zero)
-        vjp_fn = reverse.lookup(module, new_name)
+        vjp_fn = lookup(module, new_name)
         if "sym_visibility" in vjp_fn.attributes:  # the output is for iree-compile: export @F_vjp
             del vjp_fn.attributes["sym_visibility"]
         if clean:
@@ -109,7 +110,7 @@ def vmap_transform(text: str, name: str, args, source: str = "<input>") -> str:
         module = parse_module(text, source)
         batching.vmap(module, name, parse_axes(args.in_axes, "--in-axes"),
                       out_axes[0] if len(out_axes) == 1 else out_axes, axis_size=args.axis_size)
-        fn = reverse.lookup(module, f"{name}_batched")
+        fn = lookup(module, f"{name}_batched")
         if "sym_visibility" in fn.attributes:  # the output is for iree-compile: export it
             del fn.attributes["sym_visibility"]
         if args.cleanup:

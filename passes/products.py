@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .ad import clone_ops, domain_extents, iterator_types
 from .ir import (
     PARALLEL,
     REDUCTION,
@@ -89,15 +90,6 @@ def product_outputs(gen) -> list:
     return found
 
 
-def _extents(gen) -> list:
-    maps = [a.value for a in gen.indexing_maps]
-    extents = [None] * maps[0].n_dims
-    for v, m in zip([*gen.inputs, *gen.outputs], maps):
-        for k, n in zip(map_dims(m), ir.RankedTensorType(v.type).shape):
-            extents[k] = n
-    return extents
-
-
 def _expand(gen, j, expr) -> ir.Value:
     """Output j of `gen` (a product reduction of `expr`) as a tree; see the module doc."""
     block = gen.regions[0].blocks[0]
@@ -105,7 +97,7 @@ def _expand(gen, j, expr) -> ir.Value:
     args, ops = list(block.arguments), list(block.operations)[:-1]
     maps = [a.value for a in gen.indexing_maps]
     n_dims = maps[0].n_dims
-    iterators = [str(a) for a in gen.iterator_types]
+    iterators = iterator_types(gen)
     out_map, init = maps[n_in + j], gen.outputs[j]
     if not out_map.is_projected_permutation:
         raise IRError(f"irgrad: product reduction with output map {out_map} is not a projected permutation")
@@ -113,7 +105,7 @@ def _expand(gen, j, expr) -> ir.Value:
     reduced = [d for d in range(n_dims) if d not in kept]
     if any(iterators[d] != REDUCTION for d in reduced):
         raise IRError("irgrad: product output overwritten along a parallel dimension")
-    extents = _extents(gen)
+    extents = domain_extents(gen)
     if any(e is None or e < 0 for e in extents):
         raise IRError("irgrad: product reduction over a dynamic extent (the exact rule needs static sizes)")
     deps = set(args[n_in:])
@@ -127,12 +119,7 @@ def _expand(gen, j, expr) -> ir.Value:
 
     def body(*bargs):
         mapping = dict(zip(args[:n_in], bargs[:n_in]))
-        for op in recompute:
-            new = op.operation.clone()
-            for k, v in enumerate(new.operands):
-                if v in mapping:
-                    new.operands[k] = mapping[v]
-            mapping.update(zip(op.results, new.results))
+        clone_ops(recompute, mapping)
         return mapping.get(expr, expr)
 
     shape = [extents[d] for d in kept + reduced]

@@ -31,13 +31,6 @@ def const(value: float, like: ir.Value) -> ir.Value:
     return arith.constant(t, ir.FloatAttr.get(t, value))
 
 
-def _i1_like(v: ir.Value) -> ir.Type:
-    i1 = ir.IntegerType.get_signless(1)
-    if isinstance(v.type, ir.RankedTensorType):
-        return ir.RankedTensorType.get(ir.RankedTensorType(v.type).shape, i1)
-    return i1
-
-
 def cmp(pred: str, a: ir.Value, b: ir.Value) -> ir.Value:
     """arith.cmpf with predicate name `pred` (oeq, one, olt, ole, ogt, oge, une)."""
     return arith.CmpFOp(getattr(arith.CmpFPredicate, pred.upper()), a, b).result

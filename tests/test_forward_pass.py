@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 import test_reverse_pass as R
-from irgrad.passes import forward, reverse
+from irgrad.passes import ad, forward, reverse
 from irgrad.passes.ir import IRError, building, ir
 from irgrad.runtime.compiler import compile_mlir
 from irgrad.runtime.executable import Executable
@@ -27,7 +27,7 @@ from test_reverse_pass import Case, normal, only_public, run_opt, to_numpy
 def scalar_signature(module, fn_name):
     """Positions of @fn_name's f32 (not tensor) arguments, and whether some result is an
     f32: such functions are called through iree.runtime's generic invoker."""
-    fn = reverse.lookup(module, fn_name)
+    fn = ad.lookup(module, fn_name)
     ftype = ir.FunctionType(ir.TypeAttr(fn.attributes["function_type"]).value)
     scalar = lambda t: not isinstance(t, ir.RankedTensorType)
     return tuple(k for k, t in enumerate(ftype.inputs) if scalar(t)), any(scalar(t) for t in ftype.results)
@@ -47,7 +47,7 @@ class Suite:
             module = ir.Module.parse(R.MAPS + source)
             for c in cases:
                 try:
-                    new = reverse.lookup(module, forward.jvp(module, c.name, wrt=c.wrt))
+                    new = ad.lookup(module, forward.jvp(module, c.name, wrt=c.wrt))
                     if "sym_visibility" in new.attributes:   # @F is private: export @F_jvp anyway
                         del new.attributes["sym_visibility"]
                     self.scalars[c.name] = scalar_signature(module, c.name + "_jvp")

@@ -1042,18 +1042,21 @@ func.func @f(%x: tensor<6xf32>, %w: tensor<3xf32>) -> tensor<4xf32> {
   return %0 : tensor<4xf32>
 }
 """
+# A gather (now differentiated: tests/test_opt_compositions.py) over a dynamic domain: refused.
 GATHER_SRC = """
-func.func @f(%x: tensor<3xf32>, %t: tensor<3xf32>) -> tensor<3xf32> {
-  %e = tensor.empty() : tensor<3xf32>
+func.func @f(%x: tensor<?xf32>, %t: tensor<3xf32>) -> tensor<?xf32> {
+  %c0 = arith.constant 0 : index
+  %n = tensor.dim %x, %c0 : tensor<?xf32>
+  %e = tensor.empty(%n) : tensor<?xf32>
   %0 = linalg.generic {indexing_maps = [affine_map<(i) -> (i)>, affine_map<(i) -> (i)>], iterator_types = ["parallel"]}
-      ins(%x : tensor<3xf32>) outs(%e : tensor<3xf32>) {
+      ins(%x : tensor<?xf32>) outs(%e : tensor<?xf32>) {
   ^bb0(%a: f32, %o: f32):
     %i = linalg.index 0 : index
     %ti = tensor.extract %t[%i] : tensor<3xf32>
     %p = arith.mulf %a, %ti : f32
     linalg.yield %p : f32
-  } -> tensor<3xf32>
-  return %0 : tensor<3xf32>
+  } -> tensor<?xf32>
+  return %0 : tensor<?xf32>
 }
 """
 INT_SRC = "func.func @f(%x: tensor<2xf32>, %n: tensor<2xi32>) -> tensor<2xf32> { return %x : tensor<2xf32> }"
