@@ -11,7 +11,8 @@ from __future__ import annotations
 _DEFAULTS = {
     # True since JAX 0.5: how threefry counters are laid out (changes the random streams).
     "jax_threefry_partitionable": True,
-    # 64-bit mode is not available: IREE demotes f64 on most targets (see DESIGN.md).
+    # 64-bit mode is not available: IREE demotes f64 on most targets, and Vulkan and the CPU
+    # cannot run some float64 math (README.md, "Devices"; runtime/backends.py).
     "jax_enable_x64": False,
     # irgrad's own: derivatives where a zero (co)tangent times an inf / NaN partial gives
     # 0, not NaN (Enzyme's "strong zero"): gradients through `where` whose untaken
