@@ -27,8 +27,9 @@ from irgrad.passes import ad, reverse
 from irgrad.passes.cleanup import cleanup
 from irgrad.passes.ir import building, func, ir, strip_markers
 from irgrad.runtime import compiler
+from irgrad.runtime.backends import backend
 from irgrad.runtime.compiler import compile_mlir
-from irgrad.runtime.executable import TARGETS, Executable, to_device
+from irgrad.runtime.executable import Executable, to_device
 
 from . import dtypes, memory, tree_util
 from .array import Array
@@ -335,7 +336,7 @@ def _load(text: str, device, name: str) -> Executable:
     with _executables_lock:
         exe = _executables.get(key)
     if exe is None:
-        vmfb = compile_mlir(text, TARGETS[device.platform], name=name)
+        vmfb = compile_mlir(text, backend(device.platform).target, name=name)
         exe = Executable(vmfb, "main", device.platform, device.id)
         with _executables_lock:
             _executables[key] = exe

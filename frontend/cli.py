@@ -23,6 +23,9 @@ import re
 import sys
 import sysconfig
 import traceback
+from collections.abc import Callable, Sequence
+from types import TracebackType
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +67,7 @@ def parse_arg(text: str) -> ShapeDtypeStruct:
     return ShapeDtypeStruct(shape, dtype)
 
 
-def load_function(spec: str):
+def load_function(spec: str) -> Callable[..., Any]:
     """The function named by MODULE:FUNCTION (MODULE a module name or a .py path)."""
     module_name, sep, attr = spec.rpartition(":")
     if not sep or not module_name or not attr:
@@ -92,7 +95,7 @@ def load_function(spec: str):
     return fn
 
 
-def check_arity(spec: str, fn, n_args: int) -> None:
+def check_arity(spec: str, fn: Callable[..., Any], n_args: int) -> None:
     """CLIError unless `fn` can be called with `n_args` positional arguments (one per --arg)."""
     try:
         inspect.signature(fn).bind(*range(n_args))
@@ -106,7 +109,7 @@ def check_arity(spec: str, fn, n_args: int) -> None:
 # ------------------------------------------------------------------- subcommands
 
 
-def cmd_devices(args) -> int:
+def cmd_devices(args: argparse.Namespace) -> int:
     for platform in _devices.PLATFORMS:
         try:
             found = _devices.devices(platform)
@@ -125,13 +128,13 @@ def check_writable(flag: str, path: str) -> None:
         raise CLIError(f"{flag} {path}: cannot write there: {why}")
 
 
-def save_safely(flag: str, path: str, write) -> str:
+def save_safely(flag: str, path: str, write: Callable[[str], None]) -> str:
     """`write(path)`; if that fails after the work is done, write to a new temporary file
     instead and say where on stderr. Returns the path written."""
     return files.write_or_fall_back(flag, path, write, speaker="irgrad: ")
 
 
-def cmd_export(args) -> int:
+def cmd_export(args: argparse.Namespace) -> int:
     if args.has_aux and not args.grad:
         raise CLIError("--has-aux only applies with --grad (it says FUNCTION returns (loss, aux)); add --grad or "
                        "drop --has-aux")
@@ -168,7 +171,7 @@ def _describe(meta: dict, path: str, digest: str) -> list[str]:
     return lines
 
 
-def cmd_inspect(args) -> int:
+def cmd_inspect(args: argparse.Namespace) -> int:
     from irgrad.runtime import artifact
     check_readable(args.artifact)
     data, name = artifact.read_bytes(args.artifact)
@@ -199,7 +202,7 @@ def _read_input(path: str) -> np.ndarray:
         raise CLIError(f"--input {path}: cannot read a .npy array ({e})") from None
 
 
-def _converted(path: str, x: np.ndarray, want) -> np.ndarray:
+def _converted(path: str, x: np.ndarray, want: ShapeDtypeStruct) -> np.ndarray:
     """`x` as the artifact's input dtype when JAX would convert it (float64 -> float32, int64 ->
     int32 with jax_enable_x64=False, as `jit` does), with a warning on stderr; other arrays as they are."""
     if x.dtype == want.dtype or dtypes.canonicalize_dtype(x.dtype) != want.dtype:
@@ -210,9 +213,9 @@ def _converted(path: str, x: np.ndarray, want) -> np.ndarray:
     return x.astype(want.dtype)
 
 
-def _save_outputs(path: str, paths: list, leaves: list):
+def _save_outputs(path: str, paths: list[str], leaves: list[np.ndarray]) -> Callable[[str], None]:
     """A function writing the outputs to `path` (.npy for one output, else .npz keyed by output path)."""
-    def write(p):
+    def write(p: str) -> None:
         with open(p, "wb") as f:   # (a file object: NumPy adds no extension to the name)
             if path.endswith(".npy"):
                 np.save(f, leaves[0])
@@ -227,7 +230,7 @@ def check_readable(path: str) -> None:
                        "(.vmfb) written by `irgrad export`")
 
 
-def cmd_run(args) -> int:
+def cmd_run(args: argparse.Namespace) -> int:
     check_readable(args.artifact)
     if args.output:
         check_writable("-o", args.output)
@@ -272,7 +275,7 @@ def parser() -> argparse.ArgumentParser:
                    help="one per positional argument, e.g. f32[64,10]; f32[] is a scalar")
     e.add_argument("--grad", action="store_true", help="export grad(FUNCTION) (w.r.t. the first argument)")
     e.add_argument("--has-aux", action="store_true", help="with --grad: FUNCTION returns (loss, aux)")
-    e.add_argument("--target", default="cpu", choices=["cpu", "vulkan", "cuda"])
+    e.add_argument("--target", default="cpu", choices=list(_devices.PLATFORMS))
     e.add_argument("--cpu", default="host", help="LLVM target CPU for --target cpu (host, generic, ...)")
     e.add_argument("-o", "--output", required=True, metavar="FILE.vmfb")
     e.set_defaults(run=cmd_export)
@@ -287,7 +290,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--input", action="append", default=[], metavar="X.npy",
                    help="one per input leaf, in the order `irgrad inspect` lists")
     r.add_argument("-o", "--output", metavar="OUT.npz", help="save the outputs (.npz, or .npy for one output)")
-    r.add_argument("--device", default=None, help="cpu, vulkan, cuda or platform:index (default: the target)")
+    r.add_argument("--device", default=None,
+                   help=f"{', '.join(_devices.PLATFORMS)} or platform:index (default: the target)")
     r.add_argument("--sha256", metavar="HEX", help="run only if the artifact's SHA-256 is HEX (see `inspect`)")
     r.add_argument("--threshold", type=int, default=1000, help="print arrays with more elements summarized")
     r.set_defaults(run=cmd_run)
@@ -303,7 +307,7 @@ _MAX_MESSAGE = 600
 _PLAIN = (ValueError, TypeError, OSError)
 
 
-def user_frame(tb) -> str | None:
+def user_frame(tb: TracebackType | None) -> str | None:
     """`file:line` of the innermost traceback frame in the user's code (not irgrad, the standard
     library, an installed package or importlib), or None."""
     found = None
@@ -328,7 +332,7 @@ def describe_error(e: BaseException) -> str:
     return text if isinstance(e, _PLAIN) else f"{type(e).__name__}: {text}"
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `irgrad` console script and `python -m irgrad`. Every error is one
     line on stderr (exit status 1) naming the user's file:line when it came from their code;
     `--traceback` prints the whole traceback instead.

@@ -8,10 +8,13 @@ False
 
 from __future__ import annotations
 
+from typing import Any
+
 _DEFAULTS = {
     # True since JAX 0.5: how threefry counters are laid out (changes the random streams).
     "jax_threefry_partitionable": True,
-    # 64-bit mode is not available: IREE demotes f64 on most targets (see DESIGN.md).
+    # 64-bit mode is not available: IREE demotes f64 on most targets, and Vulkan and the CPU
+    # cannot run some float64 math (README.md, "Devices"; runtime/backends.py).
     "jax_enable_x64": False,
     # irgrad's own: derivatives where a zero (co)tangent times an inf / NaN partial gives
     # 0, not NaN (Enzyme's "strong zero"): gradients through `where` whose untaken
@@ -21,10 +24,10 @@ _DEFAULTS = {
 
 
 class Config:
-    def __init__(self):
+    def __init__(self) -> None:
         self._values = dict(_DEFAULTS)
 
-    def update(self, name: str, value) -> None:
+    def update(self, name: str, value: Any) -> None:
         """Set option `name`, as `jax.config.update`."""
         if name not in self._values:
             raise AttributeError(f"Unrecognized config option: {name}")
@@ -32,13 +35,13 @@ class Config:
             raise NotImplementedError("irgrad runs with jax_enable_x64=False (float32 / int32), as JAX's default")
         self._values[name] = bool(value)
 
-    def __getattr__(self, name):
+    def __getattr__(self, name: str) -> bool:
         try:
             return self.__dict__["_values"][name]
         except KeyError:
             raise AttributeError(name) from None
 
-    def read(self, name):
+    def read(self, name: str) -> bool:
         return self._values[name]
 
 

@@ -1,8 +1,9 @@
 """Devices, as in JAX: where arrays live and where computations run.
 
-A platform is `cpu`, `vulkan` or `cuda`; its devices are the ones IREE's runtime
-driver finds. An array is *committed* to a device when the user put it there
-(`device_put(x, device)`, or it came out of a computation on committed inputs);
+A platform is `cpu`, `vulkan` or `cuda` (the records of `irgrad.runtime.backends`);
+its devices are the ones IREE's runtime driver finds. An array is *committed* to a
+device when the user put it there (`device_put(x, device)`, or it came out of a
+computation on committed inputs);
 a computation runs on its committed inputs' device, else on the default device:
 the innermost `with default_device(...)`, else the environment variable
 IRGRAD_DEVICE (`cpu`, `vulkan`, `cuda:1`, `gpu`), else the CPU.
@@ -22,17 +23,23 @@ import contextvars
 import functools
 import os
 import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from irgrad.runtime import executable
+from irgrad.runtime import backends, executable
 
 from . import dtypes, tree_util
 
-PLATFORMS = ("cpu", "vulkan", "cuda")
+if TYPE_CHECKING:
+    import iree.runtime as rt
+
+# Views of the backend table (kept: users and the CLI read them).
+PLATFORMS = backends.PLATFORMS
 # Device class names in reprs (JAX prints CpuDevice(id=0), CudaDevice(id=0)).
-CLASS_NAMES = {"cpu": "CpuDevice", "vulkan": "VulkanDevice", "cuda": "CudaDevice"}
+CLASS_NAMES = {b.name: b.device_class for b in backends.BACKENDS}
 # JAX code asks for "gpu": the first of these platforms that has a device.
-ALIASES = {"gpu": ("cuda", "vulkan")}
+ALIASES = {a: tuple(b.name for b in backends.with_alias(a)) for b in backends.BACKENDS for a in b.aliases}
 ENV_VAR = "IRGRAD_DEVICE"
 
 
@@ -47,22 +54,22 @@ class Device:
     __slots__ = ("platform", "id", "device_kind")
     process_index = 0
 
-    def __init__(self, platform: str, id: int = 0, device_kind: str = ""):
+    def __init__(self, platform: str, id: int = 0, device_kind: str = "") -> None:
         self.platform, self.id, self.device_kind = platform, id, device_kind or platform
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{CLASS_NAMES[self.platform]}(id={self.id})"
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.platform}:{self.id}"
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         return self is other or isinstance(other, Device) and (self.platform, self.id) == (other.platform, other.id)
 
-    def __hash__(self):
+    def __hash__(self) -> int:
         return hash((self.platform, self.id))
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[type, tuple[str, int, str]]:
         return Device, (self.platform, self.id, self.device_kind)
 
 
@@ -146,7 +153,7 @@ def default_backend() -> str:
     return get_default_device().platform
 
 
-def resolve(device) -> Device:
+def resolve(device: Device | str) -> Device:
     """A Device from a Device, a platform name or 'platform:index' (as IRGRAD_DEVICE)."""
     if isinstance(device, Device):
         return device
@@ -185,7 +192,7 @@ def get_default_device() -> Device:
 
 
 @contextlib.contextmanager
-def default_device(device):
+def default_device(device: Device | str | None) -> Iterator[None]:
     """Run uncommitted computations on `device` (a Device or platform name) inside the block.
 
     >>> import irgrad, irgrad.numpy as jnp
@@ -203,7 +210,7 @@ def default_device(device):
 # ------------------------------------------------------------------ moving arrays
 
 
-def _put_leaf(x, device: Device | None):
+def _put_leaf(x: Any, device: Device | None) -> Any:
     from .array import Array
     from .core import Tracer
     if isinstance(x, Tracer):      # under a trace, placement is the outer call's business
@@ -214,7 +221,8 @@ def _put_leaf(x, device: Device | None):
     return x._put(device or get_default_device(), committed=device is not None)
 
 
-def device_put(x, device=None, *, may_alias=None, donate=False):
+def device_put(x: Any, device: Device | str | None = None, *, may_alias: bool | None = None,
+               donate: bool = False) -> Any:
     """Put each array leaf of `x` on `device` (committed there), or with no device on
     the default device, uncommitted. The copy happens now; on a Vulkan or CUDA device
     the host keeps no copy.
@@ -227,7 +235,7 @@ def device_put(x, device=None, *, may_alias=None, donate=False):
     return tree_util.tree_map(lambda leaf: _put_leaf(leaf, target), x)
 
 
-def device_get(x):
+def device_get(x: Any) -> Any:
     """The tree `x` with each irgrad array replaced by a NumPy array (a host copy).
 
     >>> import irgrad, irgrad.numpy as jnp
@@ -238,13 +246,13 @@ def device_get(x):
     return tree_util.tree_map(lambda leaf: np.asarray(leaf) if isinstance(leaf, Array) else leaf, x)
 
 
-def holding(buffer) -> Device:
+def holding(buffer: rt.DeviceArray) -> Device:
     """The Device a runtime buffer (iree.runtime.DeviceArray) lives on."""
     platform, index = executable.location(buffer._device)
     return CPU if platform == "cpu" else _platform_devices(platform)[index]
 
 
-def committed_device(leaves, describe=None) -> Device | None:
+def committed_device(leaves: Sequence[Any], describe: Callable[[int], str] | None = None) -> Device | None:
     """The device the committed Arrays among `leaves` share (None if none is committed).
     Two different devices raise JAX's error; `describe(i)` names leaf i in it."""
     found, first = None, None

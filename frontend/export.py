@@ -20,7 +20,7 @@ import sys
 import numpy as np
 from irgrad.runtime import artifact
 from irgrad.runtime.artifact import ArtifactError
-from irgrad.runtime.executable import TARGETS
+from irgrad.runtime.backends import PLATFORMS, backend
 
 from . import devices, dtypes, memory, tree_util
 from .array import Array
@@ -231,8 +231,8 @@ def _platform(target, device) -> str:
         platform = getattr(device, "platform", None) or str(device).partition(":")[0]
     else:
         platform = target or "cpu"
-    if platform not in TARGETS:
-        raise ValueError(f"irgrad.export: unknown target {platform!r}; expected one of {', '.join(TARGETS)}")
+    if platform not in PLATFORMS:
+        raise ValueError(f"irgrad.export: unknown target {platform!r}; expected one of {', '.join(PLATFORMS)}")
     return platform
 
 
@@ -315,7 +315,7 @@ def export(fn, *args, target: str | None = None, device=None, cpu: str = "host")
     traced = entry.traced
     meta = {
         "format": artifact.FORMAT_VERSION, "irgrad": artifact.irgrad_version(), "function": name,
-        "target": platform, "backend": TARGETS[platform], "iree_compiler": compiler_version(),
+        "target": platform, "backend": backend(platform).target, "iree_compiler": compiler_version(),
         "in_tree": in_tree_json, "out_tree": tree_to_json(entry.out_tree, "output pytree"),
         "in_avals": avals_to_json(traced.in_avals), "out_avals": avals_to_json(traced.out_avals),
     }
@@ -324,7 +324,7 @@ def export(fn, *args, target: str | None = None, device=None, cpu: str = "host")
         meta.update(machine=artifact.host_machine(), cpu=cpu)
         flags = [f"--iree-llvmcpu-target-cpu={cpu}"]
     text = _bake_captures(text, len(traced.in_avals), traced.captures, traced.capture_avals, meta)
-    vmfb = compile_mlir(text, TARGETS[platform], extra_flags=flags, name=f"export_{name}")
+    vmfb = compile_mlir(text, backend(platform).target, extra_flags=flags, name=f"export_{name}")
     return Exported(vmfb, meta, text)
 
 

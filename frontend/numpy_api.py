@@ -1201,6 +1201,21 @@ def take(a, indices, axis=None, out=None, mode=None, unique_indices=False, indic
     return where(where_ok, taken, _take_fill(a.dtype, fill_value))
 
 
-_IMPORTED = {"annotations", "builtins", "operator", "SimpleNamespace", "np", "dtypes", "Array", "Tracer", "aval_of",
-             "NonConcreteBooleanIndexError", "host_value", "user_location", "bind", "broadcast_shapes"}
-__all__ = [n for n in list(globals()) if not n.startswith("_") and n not in _IMPORTED]
+# What `import irgrad.numpy as jnp` offers: jax.numpy's names irgrad implements, plus rsqrt.
+__all__ = [
+    "abs", "absolute", "add", "all", "amax", "amin", "any", "arange", "arccos", "arccosh", "arcsin", "arcsinh",
+    "arctan", "arctan2", "arctanh", "argmax", "argmin", "argsort", "around", "array", "asarray", "astype",
+    "atleast_1d", "atleast_2d", "bitwise_and", "bitwise_not", "bitwise_or", "bitwise_xor", "bool_",
+    "broadcast_arrays", "broadcast_to", "cbrt", "ceil", "clip", "concatenate", "cos", "cosh", "cumsum", "diagonal",
+    "divide", "dot", "dtype", "e", "empty", "empty_like", "equal", "euler_gamma", "exp", "exp2", "expand_dims",
+    "expm1", "eye", "finfo", "flip", "float16", "float32", "float64", "float_power", "floor", "floor_divide",
+    "fmod", "full", "full_like", "greater", "greater_equal", "hstack", "identity", "iinfo", "inf", "inner", "int16",
+    "int32", "int64", "int8", "invert", "isfinite", "isinf", "isnan", "left_shift", "less", "less_equal",
+    "linspace", "log", "log10", "log1p", "log2", "logaddexp", "logical_and", "logical_not", "logical_or",
+    "logical_xor", "matmul", "max", "maximum", "mean", "min", "minimum", "mod", "moveaxis", "multiply", "nan",
+    "ndarray", "ndim", "negative", "newaxis", "not_equal", "ones", "ones_like", "outer", "pi", "positive", "power",
+    "prod", "ravel", "reciprocal", "remainder", "reshape", "result_type", "right_shift", "round", "rsqrt", "shape",
+    "sign", "sin", "sinh", "size", "sort", "sqrt", "square", "squeeze", "stack", "std", "subtract", "sum",
+    "swapaxes", "take", "tan", "tanh", "tensordot", "trace", "transpose", "tri", "true_divide", "trunc", "uint32",
+    "uint64", "uint8", "var", "vdot", "vstack", "where", "zeros", "zeros_like",
+]

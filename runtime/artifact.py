@@ -27,10 +27,13 @@ import os
 import platform as _platform
 import threading
 import zipfile
+from typing import Any
 
 import iree.runtime as rt
+import numpy as np
 
-from .executable import TARGETS, Executable
+from .backends import PLATFORMS
+from .executable import Executable
 from .keys import ARTIFACT_KEY
 
 # Bumped whenever the metadata changes in a way older readers would misread.
@@ -72,7 +75,7 @@ def host_machine() -> str:
     return _platform.machine()
 
 
-def _vm_instance():
+def _vm_instance() -> rt.VmInstance:
     global _instance
     with _instance_lock:
         if _instance is None:
@@ -80,7 +83,7 @@ def _vm_instance():
         return _instance
 
 
-def read_bytes(path_or_bytes) -> tuple[bytes, str]:
+def read_bytes(path_or_bytes: str | os.PathLike | bytes | bytearray | memoryview) -> tuple[bytes, str]:
     """(the artifact's bytes, a name for messages) from a path or from bytes."""
     if isinstance(path_or_bytes, bytes | bytearray | memoryview):
         return bytes(path_or_bytes), "<bytes>"
@@ -128,7 +131,7 @@ def check_container(data: bytes, name: str) -> None:
                             f"it starts with {data[:8]!r}")
 
 
-def vm_module(data: bytes, name: str, instance=None):
+def vm_module(data: bytes, name: str, instance: rt.VmInstance | None = None) -> rt.VmModule:
     """The IREE VmModule for `data`, with IREE's own verification errors reworded."""
     try:
         return rt.VmModule.copy_buffer(instance or _vm_instance(), data)
@@ -157,7 +160,7 @@ def read_metadata(data: bytes, name: str = "<bytes>") -> dict:
     return meta
 
 
-def check_format(meta, name: str) -> None:
+def check_format(meta: Any, name: str) -> None:
     """Refuse metadata from an incompatible irgrad, naming both versions."""
     if not isinstance(meta, dict) or not isinstance(meta.get("format"), int):
         raise ArtifactError(f"{name} is not a valid irgrad artifact: metadata has no format version")
@@ -179,8 +182,8 @@ def check_platform(meta: dict, platform: str | None, name: str = "<bytes>") -> s
     """The platform ('cpu', 'vulkan', 'cuda') to run on: `platform`, else the
     artifact's target. They must agree, and a CPU artifact must match this CPU."""
     target = meta["target"]
-    if target not in TARGETS:
-        raise ArtifactError(f"{name} targets {target!r}, which this irgrad does not know ({', '.join(TARGETS)})")
+    if target not in PLATFORMS:
+        raise ArtifactError(f"{name} targets {target!r}, which this irgrad does not know ({', '.join(PLATFORMS)})")
     platform = platform or target
     if platform != target:
         raise ValueError(f"{name} was compiled for {target} and cannot run on {platform}; re-export it with "
@@ -199,7 +202,7 @@ class Artifact:
     >>> art.meta["in_avals"], art(*inputs)                     # doctest: +SKIP
     """
 
-    def __init__(self, data: bytes, platform: str | None = None, index: int = 0, name: str = "<bytes>"):
+    def __init__(self, data: bytes, platform: str | None = None, index: int = 0, name: str = "<bytes>") -> None:
         self.meta = read_metadata(data, name)
         self.name = name
         self.platform = check_platform(self.meta, platform, name)
@@ -208,5 +211,5 @@ class Artifact:
         except (ValueError, RuntimeError) as e:
             raise RuntimeError(f"irgrad: cannot load {name} on {self.platform}:{index}: {e}") from None
 
-    def __call__(self, *inputs):
+    def __call__(self, *inputs: rt.DeviceArray | np.ndarray) -> list[rt.DeviceArray | Any]:
         return self.executable(*inputs)

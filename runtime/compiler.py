@@ -1,5 +1,6 @@
 """Compiling MLIR text with IREE, cached in memory and on disk (`disk_cache`) by a hash
-of the IR, the target, the flags, the compiler version, this file and legalize.py.
+of the IR, the target and its record in the backend table (backends.py: flags, limits),
+the flags, the compiler version, this file and legalize.py.
 
 Before compiling (`prepare`), each module is measured (`profile`): its work (loop
 iterations of its linalg ops) goes into the entry functions' reflection, where the
@@ -16,6 +17,7 @@ import platform
 import re
 import sys
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import iree.compiler as ic
@@ -25,51 +27,15 @@ from iree.compiler.passmanager import PassManager
 
 from . import disk_cache
 from . import legalize as legalize_module
+from .backends import BACKENDS, DATA_TILING, Refusal, by_target  # noqa: F401 (DATA_TILING: re-exported)
 from .errors import IRError, dump_ir
 from .keys import WORK_KEY
 from .legalize import barrier_splat_reductions, exact_powf, fills_for_constant_generics, legalize
 
-# f64 stays f64 where the target has it (IREE demotes it to f32 by default, changing the
-# function's signature under the caller's feet).
-KEEP_F64 = "--iree-input-demote-f64-to-f32=false"
-# IREE's default Vulkan target (the vp_android_baseline_2022 profile) stores only 32-bit
-# words and emulates 8- and 16-bit tensors in them, wrongly at the end of a buffer whose
-# size is not a multiple of 4: on lavapipe the last 1-3 bytes of a bool / int8 input read
-# as 0 and float16 results came back as 0. These SPIR-V features (which desktop GPUs and
-# lavapipe have) make IREE use 8- and 16-bit types directly.
-VULKAN_FEATURES = ",".join([
-    "spirv:v1.3", "cap:Shader",
-    "cap:StorageBuffer8BitAccess", "cap:UniformAndStorageBuffer8BitAccess", "cap:Int8", "ext:SPV_KHR_8bit_storage",
-    "cap:StorageBuffer16BitAccess", "cap:StorageUniform16", "cap:Int16", "cap:Float16", "ext:SPV_KHR_16bit_storage",
-])
-TARGET_FLAGS = {
-    "llvm-cpu": ["--iree-llvmcpu-target-cpu=host", KEEP_F64],
-    "vulkan-spirv": [f"--iree-vulkan-target-features={VULKAN_FEATURES}"],
-    "cuda": [KEEP_F64],
-}
-# What a target cannot run, and why: refused before compiling, since IREE would fail late
-# (linking) or deep in codegen. Each row: target, a regex over the module, and the reason.
-F64 = r"(?:\b|(?<=[\d?]x))f64\b"        # f64, tensor<2x3xf64>, tensor<?xf64>
-# Float64 math IREE 3.13's CPU target leaves to libm, which it does not link ("undefined
-# symbol: tanh") or cannot lower at all (erf, cbrt); the rest (exp, log, sqrt, pow,
-# sinh, ...) are expanded inline and run. Checked one op at a time on this version.
-CPU_F64_MATH_MISSING = ("tanh", "sin", "cos", "tan", "asin", "acos", "atan", "atan2", "erf", "erfc", "log2", "log10",
-                        "cbrt")
-UNSUPPORTED = [
-    ("vulkan-spirv", F64, "float64 (f64)", "SPIR-V for Vulkan has no 64-bit exp / log / tanh (GLSL.std.450 takes "
-     "16- and 32-bit floats) and IREE's Vulkan target no Float64 capability"),
-    ("llvm-cpu", rf"math\.({'|'.join(CPU_F64_MATH_MISSING)})\b[^\n]*{F64}", "float64 math.{0}",
-     "IREE 3.13's CPU target has no float64 " + ", ".join(CPU_F64_MATH_MISSING) + " (they fail to link or to lower)"),
-]
-# Data tiling (packing matmul operands into cache-sized tiles) took a 1024^3 f32 matmul
-# gradient from 282 to 74 ms of CPU time here, and an MLP step from 3.3 to 2.8 ms; but it
-# packs both operands on every call, which doubled a matrix-vector gradient (0.83 ->
-# 1.46 ms). So: only for modules with a contraction whose M, N and K are all >= MIN_TILED.
-# IREE 3.13's `--iree-opt-data-tiling` picks the DispatchCreation path, which fails to
-# compile common adjoints (an MLP step: "large vector sizes"; a matvec fused with an i1
-# input: "load_from_buffer ... shapes must be compatible"); the GlobalOptimization path
-# compiles them and is as fast.
-DATA_TILING = "--iree-global-opt-data-tiling"
+# Views of the backend table (`backends`), by IREE target (kept: tests and benchmarks read them).
+TARGET_FLAGS = {b.target: list(b.flags) for b in BACKENDS}
+# backends.DATA_TILING (a backend's matmul_flags) goes only to modules with a contraction whose
+# M, N and K are all >= MIN_TILED.
 MIN_TILED = 16
 NO_TRANSPOSE_PROPAGATION = "--iree-global-opt-propagate-transposes=false"
 # Run before iree-compile. Fusing our many one-op generics first leaves IREE less IR to
@@ -100,7 +66,7 @@ def _shape(v: ir.Value) -> list[int]:
     return list(v.type.shape) if isinstance(v.type, ir.RankedTensorType) else []
 
 
-def _maps(op) -> list | None:
+def _maps(op: ir.Operation) -> list[ir.AffineMap] | None:
     if "indexing_maps" in op.attributes:
         return [ir.AffineMapAttr(a).value for a in op.attributes["indexing_maps"]]
     if op.name == "linalg.matmul":   # default maps (d0, d2), (d2, d1) -> (d0, d1)
@@ -108,11 +74,11 @@ def _maps(op) -> list | None:
     return None
 
 
-def _dims(m) -> list[int]:
+def _dims(m: ir.AffineMap) -> list[int]:
     return [r.position for r in m.results if isinstance(r, ir.AffineDimExpr)]
 
 
-def _is_matmul(op, maps, sizes) -> bool:
+def _is_matmul(op: ir.Operation, maps: list[ir.AffineMap], sizes: dict[int, int]) -> bool:
     """Two used inputs multiplied, reduced over the dims the output lacks: M, N, K big?"""
     n_in = len(op.operands) - len(op.results)
     if op.name == "linalg.generic":
@@ -130,7 +96,7 @@ def _is_matmul(op, maps, sizes) -> bool:
     return min(m, n, k) >= MIN_TILED and bool((a & b) - out)
 
 
-def _is_transpose_of_multi_result(op, maps) -> bool:
+def _is_transpose_of_multi_result(op: ir.Operation, maps: list[ir.AffineMap] | None) -> bool:
     """A pure transpose (linalg.transpose, or a generic that only copies one input to a
     differently permuted output) of one result of a multi-result linalg.generic."""
     k = 0
@@ -149,7 +115,7 @@ def _is_transpose_of_multi_result(op, maps) -> bool:
     return not isinstance(src, ir.Block) and src.name == "linalg.generic" and len(src.results) > 1
 
 
-def _visit(op, prof: Profile) -> None:
+def _visit(op: ir.Operation, prof: Profile) -> None:
     if not op.name.startswith("linalg.") or not op.results:
         return
     maps = _maps(op)
@@ -170,7 +136,7 @@ def profile(module: ir.Module) -> Profile:
     """Work and matmul-ness of a module (see Profile)."""
     prof = Profile()
 
-    def visit(op):
+    def visit(op: ir.Operation) -> ir.WalkResult:
         _visit(op, prof)
         return ir.WalkResult.ADVANCE
     module.operation.walk(visit)
@@ -189,7 +155,7 @@ def annotate(module: ir.Module, work: int) -> None:
         op.attributes["iree.reflection"] = ir.DictAttr.get(entries)
 
 
-def _recomputed_inputs(op) -> list:
+def _recomputed_inputs(op: ir.Operation) -> list[ir.Value]:
     """Results of elementwise generics that fusing into reduction generic `op` would recompute:
     `op` reads them (through reshapes) by a map that misses some of its loops, as a matmul
     reads A (not indexed by the columns). Pure copies (a body that only yields) are free to fuse."""
@@ -210,7 +176,7 @@ def _recomputed_inputs(op) -> list:
     return out
 
 
-def pin_recomputed(module: ir.Module) -> list:
+def pin_recomputed(module: ir.Module) -> list[tuple[str, ir.Attribute, int]]:
     """Keep `linalg-fuse-elementwise-ops` from fusing an elementwise producer into a
     reduction generic that would recompute it (see _recomputed_inputs): it fuses any
     single-use producer, so each such value becomes an extra result of its (public,
@@ -220,7 +186,7 @@ def pin_recomputed(module: ir.Module) -> list:
     Returns what unpin needs."""
     called = set()
 
-    def callee(op):
+    def callee(op: ir.Operation) -> ir.WalkResult:
         if op.name == "func.call":
             called.add(ir.FlatSymbolRefAttr(op.attributes["callee"]).value)
         return ir.WalkResult.ADVANCE
@@ -243,7 +209,7 @@ def pin_recomputed(module: ir.Module) -> list:
     return pinned
 
 
-def unpin(module: ir.Module, pinned: list) -> None:
+def unpin(module: ir.Module, pinned: list[tuple[str, ir.Attribute, int]]) -> None:
     """Undo pin_recomputed: each function returns (and is typed) as before. (Looked up by
     name: running a pass pipeline invalidates the Python handles of the module's ops.)"""
     funcs = {ir.StringAttr(op.attributes["sym_name"]).value: op for op in module.body.operations
@@ -254,7 +220,7 @@ def unpin(module: ir.Module, pinned: list) -> None:
         _replace_return(fn, lambda operands: operands[:n])
 
 
-def _replace_return(fn, new_operands) -> None:
+def _replace_return(fn: ir.OpView, new_operands: Callable[[list[ir.Value]], list[ir.Value]]) -> None:
     ops = fn.regions[0].blocks[0].operations
     ret = ops[len(ops) - 1]
     with ir.InsertionPoint(ret), ret.location:
@@ -268,7 +234,8 @@ def prepare(text: str, target: str) -> list[tuple[str, list[str]]]:
     module as given with the target's plain flags. Both are legalized for `target`
     (`legalize.legalize`): a failure there raises IRError, never compiles IR that
     would compute wrong numbers."""
-    base = list(TARGET_FLAGS[target])
+    record = by_target(target)
+    base = list(record.flags)
     with ir.Context():
         try:
             module = ir.Module.parse(text)
@@ -296,7 +263,7 @@ def prepare(text: str, target: str) -> list[tuple[str, list[str]]]:
         except Exception as e:
             path = dump_ir(text, "prepare-failed")
             raise IRError(f"preparing the module for {target} failed: {type(e).__name__}: {e} (IR: {path})") from e
-    tiling = [DATA_TILING] if target == "llvm-cpu" and prof.matmul else []
+    tiling = list(record.matmul_flags) if prof.matmul else []
     # IREE 3.13's transpose propagation folds such a transpose into the producer's output
     # map and leaves a generic yielding 2 values into 1 output ("expected number of yield
     # values (2) to match the number of inits"), so it is turned off for these modules.
@@ -347,20 +314,23 @@ def _environment() -> str:
                       sys.platform])
 
 
-def cache_key(text: str, target: str, flags) -> str:
-    """The compile cache's key: a SHA-256 over the IR, the target, the flags and `_environment`.
+def cache_key(text: str, target: str, flags: Sequence[str]) -> str:
+    """The compile cache's key: a SHA-256 over the IR, the target, the target's backend
+    record (what `prepare` reads of it: another backend's entry changes no key), the
+    flags and `_environment`.
 
     >>> cache_key("module {}", "llvm-cpu", []) != cache_key("module {}", "llvm-cpu", ["--x"])
     True
     """
     h = hashlib.sha256()
-    for part in (text, target, "\0".join(flags), _environment()):
+    record = next((repr(b) for b in BACKENDS if b.target == target), "")
+    for part in (text, target, record, "\0".join(flags), _environment()):
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
 
 
-def _compile(attempts, target: str, extra_flags) -> bytes:
+def _compile(attempts: list[tuple[str, list[str]]], target: str, extra_flags: Sequence[str]) -> bytes:
     """iree-compile the first of `attempts` that compiles (slower code beats no code:
     data tiling is the part of IREE most likely to hit a compiler bug)."""
     for i, (text, flags) in enumerate(attempts):
@@ -410,6 +380,16 @@ def _store(key: str, vmfb: bytes) -> None:
         _count("disk_writes")
 
 
+@functools.cache
+def _refusal_pattern(refusal: Refusal) -> str:
+    """A regex over module text finding `refusal`'s dtype (`f64`, `tensor<2x3xf64>`,
+    `tensor<?xf64>`), on a line with one of its ops if it lists any; group 1: the op."""
+    dtype = rf"(?:\b|(?<=[\d?]x)){re.escape(refusal.dtype)}\b"
+    if not refusal.ops:
+        return f"()(?:{dtype})"
+    return rf"({'|'.join(re.escape(op) for op in refusal.ops)})\b[^\n]*{dtype}"
+
+
 def check_types(text: str, target: str, name: str = "module") -> None:
     """Raise IRError, before compiling, if the module uses a type or op `target` cannot run.
 
@@ -418,14 +398,14 @@ def check_types(text: str, target: str, name: str = "module") -> None:
     ...
     irgrad.runtime.errors.IRError: irgrad: module uses float64 (f64), which vulkan-spirv cannot run: SPIR-V ...
     """
-    for where, pattern, what, why in UNSUPPORTED:
-        found = re.search(pattern, text) if where == target else None
+    for refusal in by_target(target).refuses:
+        found = re.search(_refusal_pattern(refusal), text)
         if found:
-            raise IRError(f"irgrad: {name} uses {what.format(*found.groups())}, which {target} cannot run: {why}. "
-                          "Use float32 (irgrad's default, as JAX's with jax_enable_x64=False).")
+            raise IRError(f"irgrad: {name} uses {refusal.what.format(op=found.group(1))}, which {target} cannot "
+                          f"run: {refusal.why}. Use float32 (irgrad's default, as JAX's with jax_enable_x64=False).")
 
 
-def compile_mlir(text: str, target: str = "llvm-cpu", extra_flags=(), name: str = "module") -> bytes:
+def compile_mlir(text: str, target: str = "llvm-cpu", extra_flags: Sequence[str] = (), name: str = "module") -> bytes:
     """Compile MLIR text to a .vmfb for `target`, or fetch it from the memory or disk
     cache; compiler errors become IRError. Threads asking for the same module at once
     compile it once.
@@ -435,7 +415,7 @@ def compile_mlir(text: str, target: str = "llvm-cpu", extra_flags=(), name: str 
     True
     """
     check_types(text, target, name)
-    key = cache_key(text, target, [*TARGET_FLAGS[target], *extra_flags])
+    key = cache_key(text, target, [*by_target(target).flags, *extra_flags])
     with _key_lock(key):
         vmfb = _cached(key)
         if vmfb is not None:

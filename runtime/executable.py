@@ -1,13 +1,13 @@
 """Loading a compiled module on a device, calling its entry function, and moving
 arrays between the host and devices.
 
-Platforms (JAX's word) map to an IREE compile target and a runtime driver:
-cpu -> llvm-cpu on `local-sync` / `local-task`, vulkan -> vulkan-spirv on `vulkan`,
-cuda -> cuda on `cuda`. A platform's devices are what its driver's
-`query_available_devices()` reports; device `index` i is the i-th of them.
+Platforms (JAX's word) map to an IREE compile target and a runtime driver, as the
+table in `backends` says (cpu -> llvm-cpu on `local-sync` / `local-task`, vulkan ->
+vulkan-spirv on `vulkan`, cuda -> cuda on `cuda`). A platform's devices are what its
+driver's `query_available_devices()` reports; device `index` i is the i-th of them.
 
-On CPU a module runs on one of two IREE drivers, chosen per module by the work
-estimate `compiler.annotate` stores in its reflection: `local-sync` runs dispatches
+On CPU (a backend with a `threaded_driver`) a module runs on one of two IREE drivers,
+chosen per module by the work estimate `compiler.annotate` stores in its reflection: `local-sync` runs dispatches
 on the calling thread (~2 µs a call), `local-task` spreads them over worker threads
 (~6 µs a call at best, and waking the workers costs tens of µs per dispatch when the
 machine is busy). Both allocate plain host memory, so their buffers mix freely.
@@ -34,28 +34,33 @@ from __future__ import annotations
 import os
 import threading
 import time
+from typing import Any
 
 import iree.runtime as rt
 import numpy as np
 from iree.runtime.array_interop import map_dtype_to_element_type
+from numpy.typing import DTypeLike
 
+from .backends import BACKENDS, PLATFORMS, Backend, backend
 from .keys import WORK_KEY
 
-DRIVERS = {"cpu": "local-sync", "vulkan": "vulkan", "cuda": "cuda"}
-TARGETS = {"cpu": "llvm-cpu", "vulkan": "vulkan-spirv", "cuda": "cuda"}
+# Views of the backend table, by platform (kept: tests, benchmarks and users read them).
+DRIVERS = {b.name: b.driver for b in BACKENDS}
+TARGETS = {b.name: b.target for b in BACKENDS}
 
 # Modules doing at least this many loop iterations (multiply-adds, elements) run on
 # local-task. Measured on 2 vCPUs shared with other jobs: local-sync was faster up to
 # and including an MLP training step (~1.3e8), local-task faster for a 1024^3 matmul
 # gradient (3.2e9). See benchmarks/results.md.
 TASK_WORK = 1 << 28
-THREADED_DRIVER = "local-task"
-CPU_DRIVERS = ("local-sync", "local-task")   # what IRGRAD_CPU_DRIVER may force
+CPU = backend("cpu")
+THREADED_DRIVER = CPU.threaded_driver
+CPU_DRIVERS = CPU.drivers   # what IRGRAD_CPU_DRIVER may force
 
 # Host <-> device copies made so far (read by tests: a training loop on a device makes none).
 transfers = {"to_host": 0, "to_device": 0}
 
-_configs: dict = {}
+_configs: dict[str | tuple[str, int], rt.Config] = {}
 _device_lists: dict[str, list[dict]] = {}
 _lock = threading.Lock()
 
@@ -137,9 +142,9 @@ def device_infos(platform: str) -> list[dict]:
         found = _device_lists.get(platform)
     if found is not None:
         return found
-    if platform not in DRIVERS:
-        raise RuntimeError(f"Unknown platform {platform!r}; irgrad knows {', '.join(DRIVERS)}")
-    driver = DRIVERS[platform]
+    if platform not in PLATFORMS:
+        raise RuntimeError(f"Unknown platform {platform!r}; irgrad knows {', '.join(PLATFORMS)}")
+    driver = backend(platform).driver
     try:
         found = list(rt.get_driver(driver).query_available_devices())
     except Exception as e:   # the driver library is missing or fails to start
@@ -154,12 +159,12 @@ def device_infos(platform: str) -> list[dict]:
 def config(platform: str = "cpu", index: int = 0) -> rt.Config:
     """The runtime config (VM instance + device) of device `index` of a platform."""
     if index == 0:
-        return driver_config(DRIVERS[platform])
+        return driver_config(backend(platform).driver)
     info = device_infos(platform)[index]
     with _lock:
         cfg = _configs.get((platform, index))
         if cfg is None:
-            cfg = _configs[(platform, index)] = rt.Config(device=_create_device(DRIVERS[platform], info))
+            cfg = _configs[(platform, index)] = rt.Config(device=_create_device(backend(platform).driver, info))
         return cfg
 
 
@@ -169,7 +174,7 @@ def has_device(platform: str) -> bool:
     >>> has_device("cuda")
     False
     """
-    drivers = {DRIVERS[platform]} | ({THREADED_DRIVER} if platform == "cpu" else set())
+    drivers = set(backend(platform).drivers)
     with _lock:
         return any(key in drivers or (isinstance(key, tuple) and key[0] == platform) for key in _configs)
 
@@ -182,23 +187,25 @@ def location(device: rt.HalDevice) -> tuple[str, int]:
         if cfg.device is device:
             if isinstance(key, tuple):
                 return key
-            return next((p for p, d in DRIVERS.items() if d == key), "cpu"), 0
+            return next((b.name for b in BACKENDS if key in b.drivers), "cpu"), 0
     return "cpu", 0
 
 
-def cpu_driver(work: int | None) -> str:
-    """`local-task` for modules with at least TASK_WORK iterations, else `local-sync`.
+def cpu_driver(work: int | None, record: Backend = CPU) -> str:
+    """The platform's threaded driver (CPU: `local-task`) for modules with at least
+    TASK_WORK iterations, else its driver (`local-sync`); IRGRAD_CPU_DRIVER forces one.
 
     >>> cpu_driver(4), cpu_driver(1 << 30)
     ('local-sync', 'local-task')
     """
     forced = os.environ.get("IRGRAD_CPU_DRIVER", "").strip()
     if forced:
-        if forced not in CPU_DRIVERS:
-            raise ValueError(f"IRGRAD_CPU_DRIVER={forced!r}: expected one of {', '.join(CPU_DRIVERS)}, or unset it "
-                             "(irgrad then picks per module)")
+        if forced not in record.drivers:
+            raise ValueError(f"IRGRAD_CPU_DRIVER={forced!r}: expected one of {', '.join(record.drivers)}, or "
+                             "unset it (irgrad then picks per module)")
         return forced
-    return THREADED_DRIVER if work is not None and work >= TASK_WORK else DRIVERS["cpu"]
+    threaded = record.threaded_driver is not None and work is not None and work >= TASK_WORK
+    return record.threaded_driver if threaded else record.driver
 
 
 def _upload(device: rt.HalDevice, x: np.ndarray) -> rt.HalBufferView:
@@ -217,16 +224,17 @@ class Executable:
     as the call itself on local-sync. Our modules take and return only tensors.
     """
 
-    def __init__(self, vmfb: bytes, entry: str = "main", platform: str = "cpu", index: int = 0):
+    def __init__(self, vmfb: bytes, entry: str = "main", platform: str = "cpu", index: int = 0) -> None:
         self.platform, self.index = platform, index
         self.config = config(platform, index)
         self.vm_module = rt.VmModule.copy_buffer(self.config.vm_instance, vmfb)
-        self.driver = DRIVERS[platform]
-        if platform == "cpu":
+        record = backend(platform)
+        self.driver = record.driver
+        if record.threaded_driver is not None and index == 0:
             fn = self.vm_module.lookup_function(entry)
             work = fn.reflection.get(WORK_KEY) if fn is not None else None
-            self.driver = cpu_driver(int(work) if work is not None else None)
-            if self.driver != DRIVERS["cpu"]:
+            self.driver = cpu_driver(int(work) if work is not None else None, record)
+            if self.driver != record.driver:
                 self.config = driver_config(self.driver)
                 self.vm_module = rt.VmModule.copy_buffer(self.config.vm_instance, vmfb)
         self.device = self.config.device
@@ -237,12 +245,12 @@ class Executable:
         self._n_results = 1       # a capacity hint (the list grows); set by the first call
         self._all_refs = None     # whether every result is a buffer; set by the first call
 
-    def _arg(self, x):
+    def _arg(self, x: rt.DeviceArray | np.ndarray) -> rt.HalBufferView:
         if isinstance(x, rt.DeviceArray):
             return x._buffer_view
         return _upload(self.device, np.asarray(x, order="C"))
 
-    def __call__(self, *args):
+    def __call__(self, *args: rt.DeviceArray | np.ndarray) -> list[rt.DeviceArray | Any]:
         arg_list = rt.VmVariantList(len(args))
         for x in args:
             arg_list.push_ref(self._arg(x))
@@ -268,7 +276,7 @@ def to_device(x: np.ndarray, platform: str = "cpu", index: int = 0) -> rt.Device
     return rt.DeviceArray(device, _upload(device, np.asarray(x, order="C")), True)
 
 
-def _sync_copy(device: rt.HalDevice, src, dst) -> None:
+def _sync_copy(device: rt.HalDevice, src: rt.HalBuffer, dst: rt.HalBuffer) -> None:
     sem = device.create_semaphore(0)
     device.queue_copy(src, dst, rt.HalFence.create_at(sem, 0), rt.HalFence.create_at(sem, 1))
     rt.HalFence.create_at(sem, 1).wait()
@@ -290,7 +298,7 @@ def _mappable(array: rt.DeviceArray) -> bool:
         bool(buffer.allowed_usage() & int(rt.BufferUsage.MAPPING_SCOPED))
 
 
-def to_host(array: rt.DeviceArray, dtype, shape) -> np.ndarray:
+def to_host(array: rt.DeviceArray, dtype: DTypeLike, shape: tuple[int, ...]) -> np.ndarray:
     """A host copy of a device array, as a NumPy array of `dtype` and `shape`.
 
     A buffer the host can map (CPU) is mapped and copied: the mapping dies with the

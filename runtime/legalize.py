@@ -2,6 +2,9 @@
 compute the right numbers (`legalize`, called by `compiler.prepare` on every module and
 both of its attempts). Each names the wrong number it avoids.
 
+What a target needs is read from its record in `backends` (`max_reduction`,
+`order_all_loops`); below, "on Vulkan" is the Vulkan record's.
+
 - `split_long_reductions` (every target). IREE reduces a dimension in one accumulator,
   element after element: `sum(ones(5e7))` came back as 2**24 = 16777216 on CPU, and the
   relative error of a float32 sum of 1e6 values was 7.7e-6 (XLA's: 3.9e-8). On Vulkan a
@@ -31,17 +34,19 @@ both of its attempts). Each names the wrong number it avoids.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 from iree.compiler import ir
 from iree.compiler.dialects import arith, linalg, tensor
 from iree.compiler.dialects import math as mathd
 
+from .backends import Backend, by_target
 from .errors import IRError, dump_ir
 
 LONG = 1024          # reductions over more elements than this are reduced in blocks
 BLOCK = 8            # elements per block: the error of a sequential sum grows with its length
 PARTIALS = 1 << 22   # at most this many partial results; larger outputs get larger blocks
-VULKAN_MAX_DIM = 65535
+VULKAN_MAX_DIM = by_target("vulkan-spirv").max_reduction   # (kept: tests read it)
 
 PARALLEL = "parallel"
 REDUCTION = "reduction"
@@ -51,14 +56,14 @@ def _iterator_attr(kind: str) -> ir.Attribute:
     return ir.Attribute.parse(f"#linalg.iterator_type<{kind}>")
 
 
-def _iterators(op) -> list[str]:
+def _iterators(op: ir.Operation) -> list[str]:
     """PARALLEL / REDUCTION per loop (the bindings expose no typed iterator attribute:
     compared as attributes, not as text)."""
     red = _iterator_attr(REDUCTION)
     return [REDUCTION if a == red else PARALLEL for a in op.attributes["iterator_types"]]
 
 
-def _maps(op) -> list[ir.AffineMap]:
+def _maps(op: ir.Operation) -> list[ir.AffineMap]:
     return [ir.AffineMapAttr(a).value for a in op.attributes["indexing_maps"]]
 
 
@@ -70,7 +75,7 @@ def _elem(v: ir.Value) -> ir.Type:
     return ir.RankedTensorType(v.type).element_type if isinstance(v.type, ir.RankedTensorType) else v.type
 
 
-def _loop_sizes(op) -> dict[int, int] | None:
+def _loop_sizes(op: ir.Operation) -> dict[int, int] | None:
     """Loop dimension -> trip count, read off the operands' shapes where a map uses the
     loop on its own (None if some loop is never used so)."""
     sizes = {}
@@ -97,7 +102,7 @@ _IDENTITY = {   # combiner op -> its identity for a float or integer of `width` 
 }
 
 
-def _reaches(v: ir.Value, targets: set) -> bool:
+def _reaches(v: ir.Value, targets: set[ir.Value]) -> bool:
     """Whether body value `v` depends on any of the block arguments in `targets`."""
     seen, todo = set(), [v]
     while todo:
@@ -111,7 +116,7 @@ def _reaches(v: ir.Value, targets: set) -> bool:
     return False
 
 
-def combiners(op) -> list | None:
+def combiners(op: ir.Operation) -> list[str] | None:
     """For each output of reduction generic `op`, the combiner op name, if every output
     yields `combine(out, e)` (either operand order) with `e` independent of all outputs;
     else None. These reductions may be regrouped (sums are only rounded differently)."""
@@ -144,7 +149,8 @@ def _identity_value(name: str, t: ir.Type) -> ir.Value:
 
 # ------------------------------------------------------------------ building
 
-def _generic(ins, outs, maps, iterators, fill_body):
+def _generic(ins: Sequence[ir.Value], outs: Sequence[ir.Value], maps: Sequence[ir.AffineMap],
+             iterators: Sequence[str], fill_body: Callable[[ir.Block], object]) -> linalg.GenericOp:
     """A linalg.generic whose block `fill_body(block)` fills (ending with linalg.yield)."""
     op = linalg.GenericOp([v.type for v in outs], list(ins), list(outs),
                           ir.ArrayAttr.get([ir.AffineMapAttr.get(m) for m in maps]),
@@ -178,7 +184,7 @@ def _split_axis(v: ir.Value, axis: int, q: int, b: int) -> ir.Value:
     return tensor.expand_shape(ir.RankedTensorType.get(new, _elem(v)), v, groups, [], new)
 
 
-def _clone_body(src: ir.Block, args, index_of) -> list[ir.Value]:
+def _clone_body(src: ir.Block, args: Sequence[ir.Value], index_of: Callable[[int], ir.Value]) -> list[ir.Value]:
     """Clone `src`'s ops at the insertion point with its arguments replaced by `args`;
     `index_of(dim)` gives the value that replaces `linalg.index dim`. Returns the values
     its linalg.yield yields."""
@@ -228,7 +234,7 @@ def _axis_of(m: ir.AffineMap, d: int) -> int | None:
     return next((k for k, e in enumerate(m.results) if isinstance(e, ir.AffineDimExpr) and e.position == d), None)
 
 
-def _piece(op, d: int, start: int, size: int, inits: list[ir.Value]):
+def _piece(op: ir.Operation, d: int, start: int, size: int, inits: list[ir.Value]) -> linalg.GenericOp:
     """A copy of generic `op` over iterations [start, start + size) of loop d, reducing
     into `inits`."""
     maps = _maps(op)
@@ -241,7 +247,7 @@ def _piece(op, d: int, start: int, size: int, inits: list[ir.Value]):
         else _index(dim))))
 
 
-def _chain(op, d: int, b: int, fence: bool) -> tuple[list[ir.Value], list]:
+def _chain(op: ir.Operation, d: int, b: int, fence: bool) -> tuple[list[ir.Value], list[tuple[linalg.GenericOp, int]]]:
     """Reduce loop d of generic `op` in order, in pieces of at most b iterations, each
     piece's results the next one's inits (for reductions that cannot be regrouped)."""
     n = _loop_sizes(op)[d]
@@ -255,7 +261,8 @@ def _chain(op, d: int, b: int, fence: bool) -> tuple[list[ir.Value], list]:
     return results, pending
 
 
-def _split(op, d: int, b: int, combiners: list, fence: bool) -> tuple[list[ir.Value], list]:
+def _split(op: ir.Operation, d: int, b: int, combiners: list[str], fence: bool
+           ) -> tuple[list[ir.Value], list[tuple[linalg.GenericOp, int]]]:
     """Reduce loop d (n iterations) of generic `op` in q = n // b blocks of b and a tail.
 
     The loop becomes loops (d, d + 1) over (block, element); loop d is parallel and each
@@ -279,7 +286,7 @@ def _split(op, d: int, b: int, combiners: list, fence: bool) -> tuple[list[ir.Va
     new_in_maps = [_expand_map(m, d, rank) for m in maps[:n_in]]
     new_iters = iters[:d] + [PARALLEL, REDUCTION] + iters[d + 1:]
 
-    def index_of(dim):
+    def index_of(dim: int) -> ir.Value:
         if dim != d:
             return _index(dim + (dim > d))
         return arith.addi(arith.muli(_index(d), _index_const(b)), _index(d + 1))
@@ -310,9 +317,11 @@ def _combine(name: str, x: ir.Value, acc: ir.Value) -> ir.Value:
     return ir.Operation.create(name, results=[x.type], operands=[x, acc]).result
 
 
-def _plan(op, vulkan: bool, longest_kept: int):
+def _plan(op: ir.Operation, record: Backend, longest_kept: int) -> tuple[int, int, list[str] | None] | None:
     """(loop, block, combiners) to split next in generic `op`, or None. Reductions over
-    at most `longest_kept` elements are left as they are."""
+    at most `longest_kept` elements are left as they are; on `record`'s target, none longer
+    than its `max_reduction`."""
+    limit = record.max_reduction
     iters = _iterators(op)
     red = [i for i, t in enumerate(iters) if t == REDUCTION]
     sizes = _loop_sizes(op)
@@ -322,10 +331,10 @@ def _plan(op, vulkan: bool, longest_kept: int):
     total = math.prod(sizes[i] for i in red)
     plain_maps = all(isinstance(r, (ir.AffineDimExpr, ir.AffineConstantExpr)) for m in _maps(op) for r in m.results)
     if any(len(inner.regions) for inner in body) or not plain_maps:
-        if vulkan and total > VULKAN_MAX_DIM:
-            path = dump_ir(str(op), "vulkan-long-reduction")
+        if limit is not None and total > limit:
+            path = dump_ir(str(op), f"{record.name}-long-reduction")
             raise IRError(f"a reduction over {total} elements with nested regions or index arithmetic cannot be split, "
-                          f"and IREE's Vulkan target reduces at most {VULKAN_MAX_DIM}; run it on the CPU (IR: {path})")
+                          f"and IREE's {record.target} target reduces at most {limit}; run it on the CPU (IR: {path})")
         return None
     longest = max(red, key=lambda i: sizes[i])
     n = sizes[longest]
@@ -335,12 +344,12 @@ def _plan(op, vulkan: bool, longest_kept: int):
         b = max(BLOCK, -(-out_size * n // PARTIALS))
         if b < n:
             return longest, b, regroup
-    if vulkan and total > VULKAN_MAX_DIM:   # pieces of the longest loop that reduce <= 65,535 each
-        return longest, max(1, VULKAN_MAX_DIM // (total // n)), None
+    if limit is not None and total > limit:   # pieces of the longest loop that reduce <= limit each
+        return longest, max(1, limit // (total // n)), None
     return None
 
 
-def ops_named(module: ir.Module, *names: str) -> list:
+def ops_named(module: ir.Module, *names: str) -> list[ir.Operation]:
     """Every op of `module` whose name is one of `names`, in walk order.
 
     >>> [op.name for op in ops_named(module, "linalg.generic")]   # doctest: +SKIP
@@ -348,7 +357,7 @@ def ops_named(module: ir.Module, *names: str) -> list:
     """
     found = []
 
-    def visit(op):
+    def visit(op: ir.Operation) -> ir.WalkResult:
         if op.name in names:
             found.append(op)
         return ir.WalkResult.ADVANCE
@@ -359,17 +368,18 @@ def ops_named(module: ir.Module, *names: str) -> list:
 def split_long_reductions(module: ir.Module, target: str) -> int:
     """Reduce every long reduction in blocks (see the module docstring). Returns how many
     reductions were split."""
-    vulkan = target == "vulkan-spirv"
+    record = by_target(target)
+    fence = record.max_reduction is not None   # fusion would undo the split (see _split)
     todo, count = [(op, LONG) for op in ops_named(module, "linalg.generic")], 0
     while todo:
         op, longest_kept = todo.pop()
-        plan = _plan(op, vulkan, longest_kept)
+        plan = _plan(op, record, longest_kept)
         if plan is None:
             continue
         d, b, regroup = plan
         with ir.InsertionPoint(op), op.location:
-            results, pending = (_split(op, d, b, regroup, fence=vulkan) if regroup
-                                else _chain(op, d, b, fence=vulkan))
+            results, pending = (_split(op, d, b, regroup, fence=fence) if regroup
+                                else _chain(op, d, b, fence=fence))
         for old, new in zip(op.results, results):
             old.replace_all_uses_with(new)
         todo.extend(pending)
@@ -391,7 +401,7 @@ def fills_for_constant_generics(module: ir.Module) -> None:
     """
     found = []
 
-    def visit(op):
+    def visit(op: ir.Operation) -> ir.WalkResult:
         if op.name == "linalg.generic" and len(op.operands) == len(op.results) > 0:
             body = op.regions[0].blocks[0]
             ops = list(body.operations)
@@ -409,7 +419,7 @@ def fills_for_constant_generics(module: ir.Module) -> None:
         op.erase()
 
 
-def _is_splat_producer(v) -> bool:
+def _is_splat_producer(v: ir.Value) -> bool:
     """Whether tensor `v` is one value broadcast: a linalg.fill, or an all-parallel
     linalg.generic whose body reads only 0-d inputs (or none), no index, no gather."""
     p = v.owner
@@ -427,7 +437,7 @@ def _is_splat_producer(v) -> bool:
     return all(not _maps(p)[k].results for k in used)
 
 
-def _splat_only_dims_inputs(op) -> list:
+def _splat_only_dims_inputs(op: ir.Operation) -> list[ir.Value]:
     """The splat inputs of reduction generic `op` (see _is_splat_producer) when some
     reduction dimension is indexed by no other input its body reads."""
     if op.name != "linalg.generic":
@@ -459,7 +469,7 @@ def barrier_splat_reductions(module: ir.Module) -> None:
     """
     found = []
 
-    def visit(op):
+    def visit(op: ir.Operation) -> ir.WalkResult:
         for v in _splat_only_dims_inputs(op):
             found.append((op, v))
         return ir.WalkResult.ADVANCE
@@ -472,18 +482,18 @@ def barrier_splat_reductions(module: ir.Module) -> None:
                 op.operands[k] = b
 
 
-def _powf_exact(x, y):
+def _powf_exact(x: ir.Value, y: ir.Value) -> ir.Value:
     """x ** y as JAX computes it, from IREE's powf on |x| (right for x >= 0 but for
     0 ** 0): 1 where y == 0; for x < 0, +-|x| ** y where y is an integer, NaN otherwise,
     except (-inf) ** y = inf ** y (C's pow: (-inf) ** 0.5 is inf, not NaN)."""
     t = x.type
     et = ir.RankedTensorType(t).element_type if isinstance(t, ir.RankedTensorType) else t
 
-    def c(value):
+    def c(value: float) -> ir.Value:
         attr = ir.FloatAttr.get(et, value)
         return arith.constant(t, ir.DenseElementsAttr.get_splat(t, attr) if et != t else attr)
 
-    def cmp(pred, a, b):
+    def cmp(pred: str, a: ir.Value, b: ir.Value) -> ir.Value:
         return arith.CmpFOp(getattr(arith.CmpFPredicate, pred), a, b).result
     p = mathd.powf(mathd.absf(x), y)
     is_int = cmp("OEQ", mathd.trunc(y), y)
@@ -499,7 +509,7 @@ def _powf_exact(x, y):
     return arith.select(one, c(1.0), r)
 
 
-def _true(v):
+def _true(v: ir.Value) -> ir.Attribute:
     t = v.type
     one = ir.IntegerAttr.get(ir.IntegerType.get_signless(1), 1)
     return ir.DenseElementsAttr.get_splat(t, one) if isinstance(t, ir.RankedTensorType) else one
@@ -536,7 +546,7 @@ def generalize_long_matmuls(module: ir.Module) -> int:
         maps = [ir.AffineMap.get(3, 0, [d[0], d[2]]), ir.AffineMap.get(3, 0, [d[2], d[1]]),
                 ir.AffineMap.get(3, 0, [d[0], d[1]])]
 
-        def body(blk):
+        def body(blk: ir.Block) -> None:
             x, y, acc = blk.arguments
             p = ir.Operation.create(mul, results=[t], operands=[x, y]).result
             linalg.YieldOp([ir.Operation.create(add, results=[t], operands=[acc, p]).result])
@@ -550,7 +560,7 @@ def generalize_long_matmuls(module: ir.Module) -> int:
 
 # ------------------------------------------------------------------ loop order
 
-def _output_order(out_maps) -> list[int] | None:
+def _output_order(out_maps: list[ir.AffineMap]) -> list[int] | None:
     """One order of the loops that the outputs index in which every output lists them
     increasingly (a topological order of 'comes before in some output', ties broken by
     loop number), or None if the outputs disagree."""
@@ -573,7 +583,7 @@ def _output_order(out_maps) -> list[int] | None:
     return order if len(order) == len(used) else None
 
 
-def _permute_loops(op, order: list[int]) -> None:
+def _permute_loops(op: ir.Operation, order: list[int]) -> None:
     """Renumber the loops of generic `op`: new loop i is old loop order[i]."""
     maps, iters = _maps(op), list(op.attributes["iterator_types"])
     n = len(iters)
@@ -584,7 +594,7 @@ def _permute_loops(op, order: list[int]) -> None:
     op.attributes["iterator_types"] = ir.ArrayAttr.get([iters[d] for d in order])
     i64 = ir.IntegerType.get_signless(64)
 
-    def renumber(inner):
+    def renumber(inner: ir.Operation) -> ir.WalkResult:
         if inner.name == "linalg.index":
             inner.attributes["dim"] = ir.IntegerAttr.get(i64, new_of[ir.IntegerAttr(inner.attributes["dim"]).value])
         return ir.WalkResult.ADVANCE
@@ -592,7 +602,7 @@ def _permute_loops(op, order: list[int]) -> None:
         inner.operation.walk(renumber)
 
 
-def order_output_loops(op, elementwise_only: bool) -> bool:
+def order_output_loops(op: ir.Operation, elementwise_only: bool) -> bool:
     """Permute the loops of linalg.generic `op` so that each output is written in loop
     order: the loops an output indexes keep the positions they had between them, and
     take them in the output's order. Returns whether `op` changed.
@@ -636,6 +646,6 @@ def legalize(module: ir.Module, target: str) -> None:
     """
     generalize_long_matmuls(module)
     split_long_reductions(module, target)
-    vulkan = target == "vulkan-spirv"
+    every = by_target(target).order_all_loops
     for op in ops_named(module, "linalg.generic"):
-        order_output_loops(op, elementwise_only=not vulkan)
+        order_output_loops(op, elementwise_only=not every)

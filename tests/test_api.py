@@ -335,3 +335,20 @@ def test_small_closed_over_array_is_a_constant():
     text = irgrad.jit(lambda x: x * small).lower(np.ones(4, F32)).as_text()
     assert "func.func @main(%arg0: tensor<4xf32>) -> tensor<4xf32>" in text
     assert "dense<[0.000000e+00, 1.000000e+00, 2.000000e+00, 3.000000e+00]>" in text
+
+
+# irgrad.numpy's names that jax.numpy lacks, on purpose (jnp.rsqrt: lax.rsqrt's only door in irgrad).
+NUMPY_EXTRAS = {"rsqrt"}
+
+
+def test_numpy_all_is_the_public_api():
+    """Every name in irgrad.numpy.__all__ exists, is jax.numpy's (or a listed extra), and
+    `from irgrad.numpy import *` brings no internal helper (concrete_value leaked once)."""
+    names = set(inp.__all__)
+    assert len(names) == len(inp.__all__), "duplicates in irgrad.numpy.__all__"
+    assert [n for n in sorted(names) if not hasattr(inp, n)] == []
+    assert [n for n in sorted(names) if n.startswith("_")] == []
+    assert sorted(n for n in names - NUMPY_EXTRAS if not hasattr(jnp, n)) == []
+    star: dict = {}
+    exec("from irgrad.numpy import *", star)
+    assert set(star) - {"__builtins__"} == names

@@ -244,7 +244,7 @@ def test_training_loop_stays_on_vulkan(vulkan, no_transfers):
 
 def test_narrow_types_on_vulkan(vulkan):
     """bool / uint8 / float16 tensors of odd sizes in and out (IREE's default Vulkan target
-    reads and writes their last partial 32-bit word wrong; see compiler.VULKAN_FEATURES)."""
+    reads and writes their last partial 32-bit word wrong; see backends.VULKAN_FEATURES)."""
     x = np.linspace(-3, 3, 7, dtype=np.float32)
     mask = np.array([1, 0, 1, 1, 0, 1, 1], np.uint8)
 
