@@ -83,3 +83,11 @@ def check_run(path: Path, run: str) -> None:
     """Run one RUN line; fail with filecheck's report if its checks do not match."""
     result = filecheck(path, pipeline(path, run), prefix_of(run))
     assert result.returncode == 0, f"RUN: {run}\n{result.stdout}\n{result.stderr}"
+
+
+def mutated_status(path: Path, run: str, prefix: str, old: str, new: str) -> int:
+    """filecheck's exit status on the RUN line's output with `old` replaced by `new` (once):
+    nonzero shows that the checks notice that change."""
+    text = pipeline(path, run)
+    assert old in text, f"{old!r} is not in the output of {run}"
+    return filecheck(path, text.replace(old, new, 1), prefix).returncode

@@ -6,7 +6,17 @@ from __future__ import annotations
 import re
 
 import pytest
-from filecheck_runner import MLIR_ROOT, cases, check_run, filecheck, files, pipeline, run_lines, run_opt
+from filecheck_runner import (
+    MLIR_ROOT,
+    cases,
+    check_run,
+    filecheck,
+    files,
+    mutated_status,
+    pipeline,
+    run_lines,
+    run_opt,
+)
 
 MLIR_DIR = MLIR_ROOT / "forward"
 CASES, IDS = cases("forward")
@@ -23,16 +33,9 @@ def test_filecheck(path, run):
 
 # The checks must be able to fail: feed them output with a wrong derivative.
 
-def wrong(path, run: str, prefix: str, old: str, new: str) -> int:
-    """filecheck's status on the RUN line's output with `old` replaced by `new` (once)."""
-    text = pipeline(path, run)
-    assert old in text
-    return filecheck(path, text.replace(old, new, 1), prefix).returncode
-
-
 def test_elementwise_checks_reject_sin_for_cos():
     path = MLIR_DIR / "elementwise.mlir"
-    assert wrong(path, "irgrad-opt %s --jvp f --cleanup | filecheck", "CLEAN", "math.cos", "math.sin") != 0
+    assert mutated_status(path, "irgrad-opt %s --jvp f --cleanup | filecheck", "CLEAN", "math.cos", "math.sin") != 0
 
 
 def test_elementwise_checks_reject_a_tangent_through_the_integer_path():
@@ -46,15 +49,23 @@ def test_elementwise_checks_reject_a_tangent_through_the_integer_path():
     assert filecheck(path, leaky, "CLEAN").returncode != 0
 
 
+def test_only_y_checks_reject_integer_ops_in_the_tangent_generic():
+    path = MLIR_DIR / "elementwise.mlir"
+    text = pipeline(path, "irgrad-opt %s --jvp f --wrt 1 --cleanup | filecheck")
+    line = text.rindex("\n", 0, text.rindex("arith.select")) + 1   # the tangent generic's select
+    bad = text[:line] + "      %bad = arith.fptosi %in_3 : f32 to i32\n" + text[line:]
+    assert filecheck(path, text, "ONLY-Y").returncode == 0 and filecheck(path, bad, "ONLY-Y").returncode != 0
+
+
 def test_gather_checks_reject_a_gather_from_the_primal():
     path = MLIR_DIR / "gather.mlir"
-    assert wrong(path, "irgrad-opt %s --jvp gather | filecheck", "GATHER", "tensor.extract %arg2[",
-                 "tensor.extract %arg0[") != 0
+    assert mutated_status(path, "irgrad-opt %s --jvp gather | filecheck", "GATHER", "tensor.extract %arg2[",
+                          "tensor.extract %arg0[") != 0
 
 
 def test_max_checks_reject_a_missing_tie_count():
     path = MLIR_DIR / "reductions.mlir"
-    assert wrong(path, "irgrad-opt %s --jvp max | filecheck", "MAX", "arith.divf", "arith.mulf") != 0
+    assert mutated_status(path, "irgrad-opt %s --jvp max | filecheck", "MAX", "arith.divf", "arith.mulf") != 0
 
 
 def test_custom_vjp_has_no_forward_mode():

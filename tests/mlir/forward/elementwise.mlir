@@ -3,9 +3,12 @@
 // (d sin(a) = t_a * cos(a), d(s * b), d(p / b) = t_p / b - t_b * (q / b), a select of
 // the two tangents under the same compare). The integer path (fptosi, addi, sitofp)
 // carries no tangent: z = sitofp(...) * a gets t_z = t_a * sitofp(...) only, and the
-// i32 result gets no tangent result at all. Whole-tensor ops (@g) use the same table.
+// i32 result gets no tangent result at all. With --wrt 1 (y only) z depends on y only
+// through the integer path, so its tangent is a zero fill and (after cleanup) no integer
+// op is left in the tangent generic. Whole-tensor ops (@g) use the same table.
 // RUN: irgrad-opt %s --jvp f | filecheck %s --check-prefix=RAW
 // RUN: irgrad-opt %s --jvp f --cleanup | filecheck %s --check-prefix=CLEAN
+// RUN: irgrad-opt %s --jvp f --wrt 1 --cleanup | filecheck %s --check-prefix=ONLY-Y
 // RUN: irgrad-opt %s --jvp g | filecheck %s --check-prefix=TENSOR
 // RUN: irgrad-opt %s --jvp g --cleanup | filecheck %s --check-prefix=TENSOR-CSE
 
@@ -78,6 +81,18 @@ func.func @g(%x: tensor<2x3xf32>) -> tensor<2x3xf32> {
 // CLEAN-NEXT:    linalg.yield %[[TR]], %[[TZ]] : f32, f32
 // CLEAN-NEXT:  } -> (tensor<4xf32>, tensor<4xf32>)
 // CLEAN-NEXT:  return %[[P]]#0, %[[P]]#1, %[[P]]#2, %[[T]]#0, %[[T]]#1 : tensor<4xf32>, tensor<4xf32>, tensor<4xi32>, tensor<4xf32>, tensor<4xf32>
+
+// ONLY-Y-LABEL: func.func @f_jvp(%arg0: tensor<4xf32>, %arg1: tensor<4xf32>, %arg2: tensor<4xi32>, %arg3: tensor<4xf32>)
+// ONLY-Y-SAME:      -> (tensor<4xf32>, tensor<4xf32>, tensor<4xi32>, tensor<4xf32>, tensor<4xf32>)
+// ONLY-Y:       %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// ONLY-Y:       %[[P:[0-9]+]]:3 = linalg.generic
+// ONLY-Y:       %[[T:[0-9]+]] = linalg.generic {{.*}} ins(%arg0, %arg1, %arg2, %arg3 : {{.*}}) outs(%{{[0-9]+}} : tensor<4xf32>)
+// ONLY-Y-NOT:     arith.fptosi
+// ONLY-Y-NOT:     arith.sitofp
+// ONLY-Y:         %[[TR:[0-9]+]] = arith.select
+// ONLY-Y-NEXT:    linalg.yield %[[TR]] : f32
+// ONLY-Y:       %[[TZ:[0-9]+]] = linalg.fill ins(%[[ZERO]] : f32)
+// ONLY-Y-NEXT:  return %[[P]]#0, %[[P]]#1, %[[P]]#2, %[[T]], %[[TZ]] :
 
 // d exp(x) = t * exp(x), the primal's own exp; d(p * x) = t_p * x + t * p.
 // TENSOR-LABEL: func.func @g_jvp(%arg0: tensor<2x3xf32>, %arg1: tensor<2x3xf32>) -> (tensor<2x3xf32>, tensor<2x3xf32>)
