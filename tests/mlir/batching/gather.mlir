@@ -4,9 +4,11 @@
 // index is the column x[:, 2, k] (a rank-reducing extract_slice); at a batched index it
 // becomes a gather generic over the batch. tensor.insert (@insert) of a batched scalar or
 // into a batched x is a rank-reducing insert_slice of the batch's column, the unbatched
-// side broadcast.
+// side broadcast. jvp then vmap: the tangent generic's second gather (from the tangent)
+// gets the same example index as the primal's.
 // RUN: irgrad-opt %s --vmap gather --in-axes 0,none --axis-size 2 | filecheck %s --check-prefix=GATHER-X
 // RUN: irgrad-opt %s --vmap gather --in-axes none,0 --axis-size 2 | filecheck %s --check-prefix=GATHER-IDX
+// RUN: irgrad-opt %s --jvp gather | irgrad-opt - --vmap gather_jvp --in-axes 0,none,0 --axis-size 2 --cleanup | filecheck %s --check-prefix=JVP-THEN-VMAP
 // RUN: irgrad-opt %s --vmap extract --in-axes 0,none --axis-size 2 | filecheck %s --check-prefix=EXTRACT-X
 // RUN: irgrad-opt %s --vmap extract --in-axes none,0 --axis-size 2 | filecheck %s --check-prefix=EXTRACT-IDX
 // RUN: irgrad-opt %s --vmap extract --in-axes 0,0 --axis-size 2 | filecheck %s --check-prefix=EXTRACT-BOTH
@@ -53,6 +55,20 @@ func.func @insert(%x: tensor<4xf32>, %s: tensor<f32>) -> tensor<4xf32> {
 // GATHER-X-NEXT:    %[[S:[0-9]+]] = math.sin %[[G]] : f32
 // GATHER-X-NEXT:    linalg.yield %[[S]] : f32
 // GATHER-X:       return %[[Y]] : tensor<2x3xf32>
+
+// JVP-THEN-VMAP-LABEL: func.func @gather_jvp_batched(%arg0: tensor<2x5xf32>, %arg1: tensor<3xi32>, %arg2: tensor<2x5xf32>)
+// JVP-THEN-VMAP-SAME:      -> (tensor<2x3xf32>, tensor<2x3xf32>)
+// JVP-THEN-VMAP:       %[[Y:[0-9]+]] = linalg.generic {{.*}} ins(%arg1 : tensor<3xi32>)
+// JVP-THEN-VMAP:       %[[T:[0-9]+]] = linalg.generic {{.*}} ins(%arg1 : tensor<3xi32>)
+// JVP-THEN-VMAP-NEXT:  ^bb0(%[[I:[a-z0-9_]+]]: i32, %{{.*}}: f32):
+// JVP-THEN-VMAP-NEXT:    %[[K:[0-9]+]] = arith.index_cast %[[I]] : i32 to index
+// JVP-THEN-VMAP-NEXT:    %[[B:[0-9]+]] = linalg.index 0 : index
+// JVP-THEN-VMAP-NEXT:    %[[G:.*]] = tensor.extract %arg0[%[[B]], %[[K]]] : tensor<2x5xf32>
+// JVP-THEN-VMAP-NEXT:    %[[TG:.*]] = tensor.extract %arg2[%[[B]], %[[K]]] : tensor<2x5xf32>
+// JVP-THEN-VMAP-NEXT:    %[[COS:[0-9]+]] = math.cos %[[G]] : f32
+// JVP-THEN-VMAP-NEXT:    %[[P:[0-9]+]] = arith.mulf %[[TG]], %[[COS]] : f32
+// JVP-THEN-VMAP-NEXT:    linalg.yield %[[P]] : f32
+// JVP-THEN-VMAP:       return %[[Y]], %[[T]] : tensor<2x3xf32>, tensor<2x3xf32>
 
 // GATHER-IDX-DAG:   #[[ID2:map[0-9]*]] = affine_map<(d0, d1) -> (d0, d1)>
 // GATHER-IDX-LABEL: func.func @gather_batched(%arg0: tensor<5xf32>, %arg1: tensor<2x3xi32>) -> tensor<2x3xf32>
