@@ -9,8 +9,6 @@ and each @F_vjp is called on random inputs and cotangents and compared with
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import re
 import subprocess
@@ -21,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from irgrad.passes.opt import main
+from filecheck_runner import run_opt
 from irgrad.runtime.compiler import compile_mlir
 from irgrad.runtime.executable import Executable
 
@@ -38,20 +36,6 @@ MAPS = """
 
 
 # ---------------------------------------------------------------------- machinery
-
-def run_opt(args, stdin_text=None):
-    """main(args) in-process; returns (status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    old_stdin = sys.stdin
-    try:
-        if stdin_text is not None:
-            sys.stdin = io.StringIO(stdin_text)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            status = main(args)
-    finally:
-        sys.stdin = old_stdin
-    return status, out.getvalue(), err.getvalue()
-
 
 def opt_text(text, fn, *flags):
     """Run irgrad-opt on `text` (through stdin); the new module text, or raise with its error."""
