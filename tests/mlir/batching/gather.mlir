@@ -88,17 +88,18 @@ func.func @insert(%x: tensor<4xf32>, %s: tensor<f32>) -> tensor<4xf32> {
 // EXTRACT-IDX-DAG:   #[[V:map[0-9]*]] = affine_map<(d0) -> (d0)>
 // EXTRACT-IDX-LABEL: func.func @extract_batched(%arg0: tensor<4x6xf32>, %arg1: tensor<2xi32>) -> tensor<2xf32>
 // EXTRACT-IDX:       %[[C2:.*]] = arith.constant 2 : index
-// EXTRACT-IDX-NEXT:  %[[K:[0-9]+]] = arith.index_cast %arg1 : tensor<2xi32> to tensor<2xindex>
-// EXTRACT-IDX:       %[[Y:[0-9]+]] = linalg.generic {indexing_maps = [#[[V]], #[[V]]], iterator_types = ["parallel"]} ins(%[[K]] : tensor<2xindex>)
-// EXTRACT-IDX-NEXT:  ^bb0(%[[I:[a-z0-9_]+]]: index, %{{.*}}: f32):
+// EXTRACT-IDX:       %[[Y:[0-9]+]] = linalg.generic {indexing_maps = [#[[V]], #[[V]]], iterator_types = ["parallel"]} ins(%arg1 : tensor<2xi32>)
+// EXTRACT-IDX-NEXT:  ^bb0(%[[N:[a-z0-9_]+]]: i32, %{{.*}}: f32):
+// EXTRACT-IDX-NEXT:    %[[I:[0-9]+]] = arith.index_cast %[[N]] : i32 to index
 // EXTRACT-IDX-NEXT:    %[[G:.*]] = tensor.extract %arg0[%[[C2]], %[[I]]] : tensor<4x6xf32>
 // EXTRACT-IDX-NEXT:    linalg.yield %[[G]] : f32
 // EXTRACT-IDX:       return %[[Y]] : tensor<2xf32>
 
 // EXTRACT-BOTH-LABEL: func.func @extract_batched(%arg0: tensor<2x4x6xf32>, %arg1: tensor<2xi32>) -> tensor<2xf32>
 // EXTRACT-BOTH:       %[[C2:.*]] = arith.constant 2 : index
-// EXTRACT-BOTH:       linalg.generic {{.*}} ins(%{{[0-9]+}} : tensor<2xindex>)
-// EXTRACT-BOTH-NEXT:  ^bb0(%[[I:[a-z0-9_]+]]: index, %{{.*}}: f32):
+// EXTRACT-BOTH:       linalg.generic {{.*}} ins(%arg1 : tensor<2xi32>)
+// EXTRACT-BOTH-NEXT:  ^bb0(%[[N:[a-z0-9_]+]]: i32, %{{.*}}: f32):
+// EXTRACT-BOTH-NEXT:    %[[I:[0-9]+]] = arith.index_cast %[[N]] : i32 to index
 // EXTRACT-BOTH-NEXT:    %[[B:[0-9]+]] = linalg.index 0 : index
 // EXTRACT-BOTH-NEXT:    %[[G:.*]] = tensor.extract %arg0[%[[B]], %[[C2]], %[[I]]] : tensor<2x4x6xf32>
 // EXTRACT-BOTH-NEXT:    linalg.yield %[[G]] : f32
