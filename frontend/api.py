@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from irgrad.passes import reverse
 from irgrad.passes.cleanup import cleanup
-from irgrad.passes.ir import building, func, ir, strip_markers
-from irgrad.runtime import compiler
+from irgrad.passes.ir import building, ir, strip_markers
 from irgrad.runtime.compiler import compile_mlir
 from irgrad.runtime.executable import TARGETS, Executable, to_device
 
@@ -37,77 +36,24 @@ from .core import (
     ShapedArray,
     Tracer,
     aval_of,
-    concrete_value,
     host_value,
-    trace_function,
     trace_stack,
     value_reads,
 )
 from .devices import CPU, Device, committed_device, get_default_device, resolve
-
-# ------------------------------------------------------------------------- stats
-
-
-@dataclass
-class Stats:
-    """Counters for tests and tuning: `irgrad.frontend.api.stats`.
-
-    traces: Python functions traced into MLIR (top-level and nested);
-    compiles: executables built for a top-level signature (IREE, or its IR-text cache);
-    calls: compiled calls run. `iree_compiles` counts real IREE compilations.
-    """
-
-    traces: int = 0
-    compiles: int = 0
-    calls: int = 0
-
-    @property
-    def iree_compiles(self) -> int:
-        return compiler.stats["compiles"]
-
-    def snapshot(self) -> dict:
-        return {"traces": self.traces, "compiles": self.compiles, "calls": self.calls,
-                "iree_compiles": self.iree_compiles}
-
-
-stats = Stats()
-
-
-def _trace(fun, avals, **kw):
-    stats.traces += 1
-    return trace_function(fun, avals, **kw)
-
+from .staging import (
+    check_outputs,
+    concrete_args,
+    emit_call,
+    fun_key,
+    fun_name,
+    is_array_leaf,
+    stats,
+    trace,
+    wrap_transformed,
+)
 
 # ------------------------------------------------------------------------ helpers
-
-_SCALARS = (int, float, bool, np.generic)
-
-
-def _is_array_leaf(x):
-    return isinstance(x, (Array, Tracer, np.ndarray, *_SCALARS)) and not isinstance(x, (str, bytes, np.str_))
-
-
-def _fun_name(fun):
-    return getattr(fun, "__name__", None) or type(fun).__name__
-
-
-def _fun_key(fun):
-    """What a transformed function is cached by: grad/jit wrappers by what they wrap, so
-    `grad(grad(f))` written out twice hits the same cache entry."""
-    return getattr(fun, "_irgrad_key", fun)
-
-
-def _leaf_paths(tree, prefix):
-    """(JAX key path, leaf) for each leaf of `tree`, e.g. ("p['a'][1]", leaf)."""
-    spec = tree_util._node_spec(type(tree))
-    if spec is None:
-        yield prefix, tree
-        return
-    children, aux = spec.flatten(tree)
-    children = list(children)
-    for key, child in zip(tree_util._child_keys(type(tree), aux, len(children)), children):
-        yield from _leaf_paths(child, prefix + tree_util._keystr(type(tree), key))
-
 
 def _arg_names(fun, nargs):
     """Names JAX gives positional arguments in error paths: parameter names, `args[i]`."""
@@ -127,15 +73,7 @@ def _arg_names(fun, nargs):
 
 def _not_array_error(fun, args, kwargs, bad) -> TypeError:
     """JAX's error for a non-array argument to jit, naming where it was passed."""
-    path = "?"
-    for name, a in zip(_arg_names(fun, len(args)), args):
-        for p, leaf in _leaf_paths(a, name):
-            if leaf is bad:
-                path = p
-    for k, a in kwargs.items():
-        for p, leaf in _leaf_paths(a, k):
-            if leaf is bad:
-                path = p
+    path = _path_of(fun, args, kwargs, bad) or "?"
     return TypeError(
         f"Error interpreting argument to {fun!r} as an abstract array. The problematic value is of type "
         f"{type(bad)} and was passed to the function at path {path}.\n"
@@ -143,72 +81,10 @@ def _not_array_error(fun, args, kwargs, bad) -> TypeError:
         "argument was not marked as static using the static_argnums or static_argnames parameters of jax.jit.")
 
 
-def _check_outputs(fun, leaves):
-    for i, x in enumerate(leaves):
-        if not _is_array_leaf(x):
-            raise TypeError(f"function {_fun_name(fun)} traced for jit returned a value of type {type(x)} at "
-                            f"output component [{i}], which is not a valid JAX type")
-
-
 def _hash_error(value, err) -> ValueError:
     return ValueError(
         f"Non-hashable static arguments are not supported. An error occurred while trying to hash an object of "
         f"type {type(value)}, {value!r}. The error was:\n{type(err).__name__}: {err}\n")
-
-
-def _symbols(op) -> set:
-    """Names of the functions `op` refers to (calls, or symbol attributes at any depth)."""
-    names = set()
-
-    def visit_attr(a):
-        if isinstance(a, ir.FlatSymbolRefAttr):
-            names.add(a.value)
-        elif isinstance(a, ir.DictAttr):       # a custom-derivative call's rules
-            for i in range(len(a)):
-                visit_attr(a[i].attr)
-
-    def visit(o):
-        for key in o.attributes:
-            visit_attr(o.attributes[key])
-        for region in o.regions:
-            for block in region.blocks:
-                for inner in block.operations:
-                    visit(inner.operation)
-    visit(op.operation)
-    return names
-
-
-def _copy_function(src: ir.Module, name: str, dst: ir.Module) -> None:
-    """Copy @name and the functions it refers to from `src` into `dst` (private), skipping
-    names `dst` already has (function names are unique per process: core.fresh_name)."""
-    have = {ir.StringAttr(op.attributes["sym_name"]).value for op in dst.body.operations
-            if "sym_name" in op.attributes}
-    todo = [name]
-    while todo:
-        n = todo.pop()
-        if n in have:
-            continue
-        have.add(n)
-        with ir.InsertionPoint.at_block_begin(dst.body):
-            copy = reverse.lookup(src, n).operation.clone()
-        copy.attributes["sym_visibility"] = ir.StringAttr.get("private")
-        todo.extend(_symbols(copy))
-
-
-def emit_call(module: ir.Module, name: str, args, arg_avals, out_avals):
-    """Inside the current trace: copy @name (and what it calls) out of `module` and call
-    it on `args`."""
-    trace = trace_stack()[-1]
-    values = [trace.lift(a, av) for a, av in zip(args, arg_avals)]
-    callee = reverse.lookup(module, name)
-
-    def build():
-        _copy_function(module, name, trace.module)
-        ftype = ir.FunctionType(ir.TypeAttr(callee.attributes["function_type"]).value)
-        return func.CallOp(list(ftype.results), ir.FlatSymbolRefAttr.get(name), values).results
-
-    results = trace.emit(build)
-    return [Tracer(trace, r, av) for r, av in zip(results, out_avals)]
 
 
 # ----------------------------------------------------------------- call signatures
@@ -242,8 +118,8 @@ def _split_call(args, kwargs, static_pos=(), static_names=(), keep_static=None, 
     leaves, tree = tree_util.tree_flatten((args, kwargs))
     dynamic, static_leaves = [], []
     for i, x in enumerate(leaves):
-        is_traced = traced(i, x) if traced is not None else _is_array_leaf(x)
-        if is_traced and _is_array_leaf(x):
+        is_traced = traced(i, x) if traced is not None else is_array_leaf(x)
+        if is_traced and is_array_leaf(x):
             dynamic.append(x)
         elif not is_traced and keep_static is not None and keep_static(i):
             static_leaves.append((i, x))
@@ -361,12 +237,12 @@ class JitFunction:
         # The device every call runs on (jit's device=), or None: where the inputs live.
         self.device = device if device is not None else Device(platform) if platform else None
         self.platform = self.device.platform if self.device is not None else None
-        self.name = name or _fun_name(fun)
+        self.name = name or fun_name(fun)
         self.grad_argnums = grad_argnums
         self._cache: dict = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
-        self._irgrad_key = ("jit", _fun_key(fun), self.static_argnums, self.static_argnames, self.device)
+        self._irgrad_key = ("jit", fun_key(fun), self.static_argnums, self.static_argnames, self.device)
 
     # -- signature ------------------------------------------------------------------
     def _signature(self, args, kwargs) -> _Signature:
@@ -376,7 +252,7 @@ class JitFunction:
             return _split_call(args, kwargs, pos, self.static_argnames,
                                on_bad=lambda x: _not_array_error(self.fun, args, kwargs, x))
         bounds = _leaf_bounds(args)
-        diff = {i for k in _argnums_tuple(self.grad_argnums, len(args)) for i in range(*bounds[k])}
+        diff = {i for k in argnums_tuple(self.grad_argnums, len(args)) for i in range(*bounds[k])}
         # Python scalars not differentiated stay Python values (JAX's grad does not touch them);
         # arrays are traced with their values riding along.
         return _split_call(args, kwargs, keep_static=lambda i: i not in diff,
@@ -415,13 +291,13 @@ class JitFunction:
             a, kw = sig.rebuild(tracers)
             out = self.fun(*a, **kw)
             out_leaves, box["tree"] = tree_util.tree_flatten(out)
-            _check_outputs(self.fun, out_leaves)
+            check_outputs(out_leaves, f"function {fun_name(self.fun)} traced for jit")
             return out_leaves
 
         if concrete is None and self.grad_argnums is not None:
             concrete = [np.asarray(host_value(x), av.dtype) for x, av in zip(sig.dynamic, sig.avals)]
         reads = value_reads()
-        traced = _trace(flat_fun, sig.avals, name=self.name, concrete_args=concrete,
+        traced = trace(flat_fun, sig.avals, name=self.name, concrete_args=concrete,
                         label=f"the function {self.name} for {'grad' if self.grad_argnums is not None else 'jit'}")
         return _Entry(traced, box["tree"], value_dependent=value_reads() != reads)
 
@@ -517,14 +393,20 @@ def _device_input(x, aval: ShapedArray, device: Device = CPU):
     return a if a.flags.c_contiguous else a.copy()  # (ascontiguousarray would make 0-d arrays 1-d)
 
 
-def _describe_leaf(fun, fun_name, args, kwargs, leaf) -> str:
-    """How JAX names an input leaf in errors: "argument x of f", "argument p['w'] of f"."""
+def _path_of(fun, args, kwargs, leaf) -> str | None:
+    """The key path JAX gives an input leaf in errors ("x", "p['w']", "args[1]"), or None."""
     named = [*zip(_arg_names(fun, len(args)), args), *kwargs.items()]
     for name, a in named:
-        for path, x in _leaf_paths(a, name):
+        for path, x in zip(tree_util.leaf_paths(tree_util.tree_structure(a), name), tree_util.tree_leaves(a)):
             if x is leaf:
-                return f"argument {path} of {fun_name}"
-    return f"an argument of {fun_name}"
+                return path
+    return None
+
+
+def _describe_leaf(fun, fun_name, args, kwargs, leaf) -> str:
+    """How JAX names an input leaf in errors: "argument x of f", "argument p['w'] of f"."""
+    path = _path_of(fun, args, kwargs, leaf)
+    return f"an argument of {fun_name}" if path is None else f"argument {path} of {fun_name}"
 
 
 def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=(), device=None, **unused):
@@ -552,7 +434,7 @@ _transform_lock = threading.Lock()
 _MAX_TRANSFORMS = 1024
 
 
-def _top_level(key, traced_fn, argnums, name):
+def top_level(key, traced_fn, argnums, name):
     """The cached JitFunction that runs `traced_fn` when called outside any trace."""
     try:
         hash(key)
@@ -574,7 +456,7 @@ def _wrt_error(dtype):
         "or set allow_int to True.")
 
 
-def _argnums_tuple(argnums, nargs):
+def argnums_tuple(argnums, nargs):
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for a in nums:
         if not -nargs <= a < nargs:
@@ -596,7 +478,7 @@ def _scalar_output(out, has_aux):
         aux = None
     if out is None:
         raise TypeError("Gradient only defined for scalar-output functions. Output was None.")
-    if not _is_array_leaf(out):
+    if not is_array_leaf(out):
         raise TypeError(f"Gradient only defined for scalar-output functions. Output was {out!r}.")
     aval = aval_of(out)
     if aval.shape != ():
@@ -614,7 +496,7 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
     The function is traced into its own module (with the outer values riding along
     when the outer trace has them), reverse.vjp adds its adjoint, and a func.call
     to the adjoint is emitted into the outer trace."""
-    argnums_t = _argnums_tuple(argnums, len(args))
+    argnums_t = argnums_tuple(argnums, len(args))
     bounds = _leaf_bounds(args)
     diff = {i for k in argnums_t for i in range(*bounds[k])}
     # Only the differentiated leaves are traced; everything else (outer tracers, arrays,
@@ -626,8 +508,7 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
     for j in wrt:
         if not dtypes.is_float(sig.avals[j].dtype):
             raise _wrt_error(sig.avals[j].dtype)
-    outer = trace_stack()[-1]
-    concrete = [_concrete_np(x, av) for x, av in zip(sig.dynamic, sig.avals)] if outer.track_concrete else None
+    concrete = concrete_args(sig.dynamic, sig.avals)
     active = [True] * len(sig.dynamic)
     box = {}
 
@@ -637,8 +518,8 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
         aux_leaves, box["aux_tree"] = tree_util.tree_flatten(aux)
         return [out, *aux_leaves]
 
-    inner = _trace(flat_fun, sig.avals, name=_fun_name(fun), concrete_args=concrete, active=active,
-                   label=f"the function {_fun_name(fun)} for grad")
+    inner = trace(flat_fun, sig.avals, name=fun_name(fun), concrete_args=concrete, active=active,
+                   label=f"the function {fun_name(fun)} for grad")
     with building():
         vjp_name = reverse.vjp(inner.module, inner.name, wrt=wrt, seeds=[0],
                                    strong_zero=config.irgrad_strong_zero)
@@ -659,16 +540,11 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
     return value, aux, g
 
 
-def _concrete_np(x, aval):
-    v = concrete_value(x)
-    return None if v is None else np.asarray(v, aval.dtype)
-
-
 def _transformation(kind, fun, argnums, has_aux, package):
     """The function grad / value_and_grad return: traced inline under an outer
     transformation, run through a cached JitFunction at top level."""
     nums = argnums if isinstance(argnums, int) else tuple(argnums)
-    key = (kind, _fun_key(fun), nums, has_aux)
+    key = (kind, fun_key(fun), nums, has_aux)
 
     def traced(*args, **kwargs):
         return package(*_value_and_grad_traced(fun, argnums, has_aux, args, kwargs))
@@ -676,22 +552,10 @@ def _transformation(kind, fun, argnums, has_aux, package):
     def transformed(*args, **kwargs):
         if trace_stack():
             return traced(*args, **kwargs)
-        _argnums_tuple(argnums, len(args))
-        return _top_level(key, traced, argnums, f"{kind}_{_fun_name(fun)}")(*args, **kwargs)
+        argnums_tuple(argnums, len(args))
+        return top_level(key, traced, argnums, f"{kind}_{fun_name(fun)}")(*args, **kwargs)
 
     return wrap_transformed(transformed, fun, key)
-
-
-def wrap_transformed(transformed, fun, key):
-    """Give a transformation's function `fun`'s name and docs, and the cache key that
-    `_fun_key` reads when it is transformed again."""
-    try:
-        functools.update_wrapper(transformed, fun)
-    except (AttributeError, TypeError):
-        pass
-    transformed.__wrapped__ = fun
-    transformed._irgrad_key = key
-    return transformed
 
 
 def value_and_grad(fun, argnums=0, has_aux=False):

@@ -19,8 +19,8 @@ import numpy as np
 from irgrad.passes.ir import emit_custom_call, emit_self_call, resolve_self_calls
 
 from . import dtypes, tree_util
-from .api import _copy_function, _fun_name, _trace
 from .core import Tracer, UnexpectedTracerError, aval_of, concrete_value, trace_stack, user_location
+from .staging import copy_function, fun_name, function_type, trace
 from .transforms import float0
 
 _tracing_rules = threading.local()
@@ -56,12 +56,6 @@ def _rules_of(f, split, primal, out_tree, captures):
         frames.pop()
 
 
-def _function_type(module, name):
-    from irgrad.passes import reverse
-    from irgrad.passes.ir import ir
-    return ir.FunctionType(ir.TypeAttr(reverse.lookup(module, name).attributes["function_type"]).value)
-
-
 def _check_captures(name, traces) -> None:
     """JAX's error for a custom function (or rule) closing over a value that is being
     differentiated: the passes give captured values no derivative, so it would be lost."""
@@ -84,20 +78,20 @@ def _own_rule(f):
 
 
 def _self_call(frame, split):
-    trace = trace_stack()[-1]
-    values = [trace.lift(x, av) for x, av in zip(split.leaves, split.avals)]
-    values += [trace.lift(x, av) for caps in frame.captures for x, av in caps]
+    outer = trace_stack()[-1]
+    values = [outer.lift(x, av) for x, av in zip(split.leaves, split.avals)]
+    values += [outer.lift(x, av) for caps in frame.captures for x, av in caps]
     primal = frame.primal
 
     def build():
         from irgrad.passes.ir import tensor_type
-        _copy_function(primal.module, primal.name, trace.module)
-        n_primal = len(_function_type(trace.module, primal.name).inputs)
-        _extend_args(trace.module, primal.name, [v.type for v in values[n_primal:]])
+        copy_function(primal.module, primal.name, outer.module)
+        n_primal = len(function_type(outer.module, primal.name).inputs)
+        _extend_args(outer.module, primal.name, [v.type for v in values[n_primal:]])
         return emit_self_call(primal.name, [tensor_type(av.shape, av.dtype) for av in primal.out_avals], values)
     frame.used = True
-    results = trace.emit(build)
-    return tree_util.tree_unflatten(frame.out_tree, [Tracer(trace, r, av) for r, av in zip(results, primal.out_avals)])
+    results = outer.emit(build)
+    return tree_util.tree_unflatten(frame.out_tree, [Tracer(outer, r, av) for r, av in zip(results, primal.out_avals)])
 
 
 def _resolve(fun, args, kwargs):
@@ -167,25 +161,25 @@ def _extend_args(module, name, types):
 
 def _emit(kind, split, primal, rules, traces, out_tree, self_calls=False):
     """Emit the custom call in the current trace; the outputs as a pytree of tracers."""
-    trace = trace_stack()[-1]
+    outer = trace_stack()[-1]
     operands = [*split.leaves, *[c for t in traces for c in t.captures]]
     avals = [*split.avals, *[a for t in traces for a in t.capture_avals]]
-    values = [trace.lift(x, av) for x, av in zip(operands, avals)]
+    values = [outer.lift(x, av) for x, av in zip(operands, avals)]
     _add_unused_args(primal, [t.capture_avals for t in traces[1:]])
 
     def build():
         from irgrad.passes.ir import tensor_type
         for t in traces:
-            _copy_function(t.module, t.name, trace.module)
+            copy_function(t.module, t.name, outer.module)
         types = [tensor_type(av.shape, av.dtype) for av in primal.out_avals]
         names = {k: t.name for k, t in rules.items()}
         sizes = [len(split.leaves), *[len(t.captures) for t in traces]]
         if self_calls:
-            resolve_self_calls(trace.module, set(names.values()), kind, names, sizes)
+            resolve_self_calls(outer.module, set(names.values()), kind, names, sizes)
         return emit_custom_call(primal.name, types, values, kind, names, sizes)
 
-    results = trace.emit(build)
-    return tree_util.tree_unflatten(out_tree, [Tracer(trace, r, av) for r, av in zip(results, primal.out_avals)])
+    results = outer.emit(build)
+    return tree_util.tree_unflatten(out_tree, [Tracer(outer, r, av) for r, av in zip(results, primal.out_avals)])
 
 
 def _trace_primal(fun, split, name):
@@ -197,7 +191,7 @@ def _trace_primal(fun, split, name):
         for x in leaves:
             _check_leaf(x, f"custom function {name}")
         return leaves
-    traced = _trace(flat, split.avals, name=name, concrete_args=split.concrete(),
+    traced = trace(flat, split.avals, name=name, concrete_args=split.concrete(),
                     label=f"the custom-derivative function {name}")
     return traced, box["tree"]
 
@@ -225,7 +219,7 @@ class _CustomFunction:
         return self if obj is None else functools.partial(self, obj)
 
     def __call__(self, *args, **kwargs):
-        name = _fun_name(self.fun)
+        name = fun_name(self.fun)
         self._check_defined(name)
         args = _resolve(self.fun, args, kwargs)
         if not trace_stack():
@@ -290,14 +284,14 @@ class custom_vjp(_CustomFunction):
         def flat(*tracers):
             r = self.fwd(*split.full(tracers))
             if not (isinstance(r, tuple | list) and len(r) == 2):
-                raise TypeError(f"Custom VJP fwd rule {_fun_name(self.fwd)} for function {name} must produce a pair "
+                raise TypeError(f"Custom VJP fwd rule {fun_name(self.fwd)} for function {name} must produce a pair "
                                 "(list or tuple of length two) representing primal outputs and residuals (values "
                                 "stored from the forward pass for use on the backward pass), got "
                                 f"{type(r).__name__}.")
             out, res = r
             out_leaves, tree = tree_util.tree_flatten(out)
             if tree != out_tree:
-                raise TypeError(f"Custom VJP fwd rule {_fun_name(self.fwd)} for function {name} must produce a pair "
+                raise TypeError(f"Custom VJP fwd rule {fun_name(self.fwd)} for function {name} must produce a pair "
                                 "(list or tuple of length two) where the first element represents the primal output "
                                 f"(equal in value to the output of the custom_vjp-decorated function {name}, and in "
                                 "particular of the same container/pytree structure), but instead the fwd rule "
@@ -306,7 +300,7 @@ class custom_vjp(_CustomFunction):
                                 f"    {out_tree}.")
             res_leaves, box["res"] = tree_util.tree_flatten(res)
             return [*out_leaves, *res_leaves]
-        traced = _trace(flat, split.avals, name=f"{name}_fwd", concrete_args=split.concrete(),
+        traced = trace(flat, split.avals, name=f"{name}_fwd", concrete_args=split.concrete(),
                         label=f"the custom_vjp fwd rule of {name}")
         _check_same_outputs("VJP fwd", name, traced.out_avals[:len(primal.out_avals)], primal.out_avals)
         return traced, box["res"]
@@ -350,7 +344,7 @@ class custom_vjp(_CustomFunction):
                                          f"shape {aval_of(gl).shape} for an argument of shape {av.shape}")
                     out.append(jnp.asarray(gl, av.dtype))
             return out
-        return _trace(flat, [*res_avals, *[primal.out_avals[j] for j in float_outs]], name=f"{name}_bwd",
+        return trace(flat, [*res_avals, *[primal.out_avals[j] for j in float_outs]], name=f"{name}_bwd",
                       label=f"the custom_vjp bwd rule of {name}")
 
 
@@ -429,6 +423,6 @@ class custom_jvp(_CustomFunction):
                                     f"{av.str_short()} (function {name}).")
                 touts.append(jnp.asarray(tl, av.dtype))
             return [*out_leaves, *touts]
-        traced = _trace(flat, [*split.avals, *t_avals], name=f"{name}_jvp", label=f"the custom_jvp rule of {name}")
+        traced = trace(flat, [*split.avals, *t_avals], name=f"{name}_jvp", label=f"the custom_jvp rule of {name}")
         _check_same_outputs("JVP", name, traced.out_avals[:len(primal.out_avals)], primal.out_avals)
         return traced

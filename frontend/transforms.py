@@ -17,19 +17,10 @@ from irgrad.passes import batching, forward, reverse
 from irgrad.passes.ir import IRError, building
 
 from . import dtypes, tree_util
-from .api import (
-    _argnums_tuple,
-    _concrete_np,
-    _fun_key,
-    _fun_name,
-    _is_array_leaf,
-    _top_level,
-    _trace,
-    emit_call,
-    wrap_transformed,
-)
+from .api import argnums_tuple, top_level
 from .config import config
 from .core import ShapedArray, aval_of, trace_stack
+from .staging import concrete_args, emit_call, fun_key, fun_name, is_array_leaf, trace, wrap_transformed
 
 # JAX's dtype of the tangent / cotangent of an integer or boolean value.
 float0 = np.dtype([("float0", np.void, 0)])
@@ -49,7 +40,7 @@ def _staged(key, traced, argnums, name):
     def run(*args, **kwargs):
         if trace_stack():
             return traced(*args, **kwargs)
-        return _top_level(key, traced, argnums, name)(*args, **kwargs)
+        return top_level(key, traced, argnums, name)(*args, **kwargs)
     return run
 
 
@@ -65,10 +56,7 @@ def _trace_flat(fun, leaves, tree, has_aux, label, concrete=True, split_aux=True
     Returns (Traced, out_tree, aux_tree, n_out): the function returns the output's
     leaves then aux's leaves (when has_aux)."""
     avals = [aval_of(x) for x in leaves]
-    outer = trace_stack()[-1] if trace_stack() else None
-    conc = None
-    if concrete and outer is not None and outer.track_concrete:
-        conc = [_concrete_np(x, av) for x, av in zip(leaves, avals)]
+    conc = concrete_args(leaves, avals) if concrete else None
     box = {}
 
     def flat_fun(*tracers):
@@ -83,13 +71,13 @@ def _trace_flat(fun, leaves, tree, has_aux, label, concrete=True, split_aux=True
         out_leaves, box["out"] = tree_util.tree_flatten(out)
         aux_leaves, box["aux"] = tree_util.tree_flatten(aux)
         for i, x in enumerate([*out_leaves, *aux_leaves]):
-            if not _is_array_leaf(x):
+            if not is_array_leaf(x):
                 raise TypeError(f"{label} returned a value of type {type(x)} at output component [{i}], "
                                 "which is not a valid JAX type")
         box["n_out"] = len(out_leaves)
         return [*out_leaves, *aux_leaves]
 
-    inner = _trace(flat_fun, avals, name=_fun_name(fun), concrete_args=conc, active=[True] * len(avals),
+    inner = trace(flat_fun, avals, name=fun_name(fun), concrete_args=conc, active=[True] * len(avals),
                    label=label)
     return inner, box["out"], box["aux"], box["n_out"]
 
@@ -129,7 +117,7 @@ def _jvp_traced(fun, primals, t_leaves, has_aux):
     `t_leaves`: the checked tangent leaves, None for an integer primal's float0."""
     p_leaves, p_tree = tree_util.tree_flatten(tuple(primals))
     inner, out_tree, aux_tree, n_out = _trace_flat(fun, p_leaves, p_tree, has_aux,
-                                                   f"the function {_fun_name(fun)} for jvp")
+                                                   f"the function {fun_name(fun)} for jvp")
     avals = inner.in_avals
     wrt = [i for i, av in enumerate(avals) if dtypes.is_float(av.dtype)]
     with building():
@@ -170,8 +158,8 @@ def jvp(fun, primals, tangents, has_aux=False):
     _check_tangents(p_leaves, p_tree, t_leaves, t_tree)
     # float0 tangents carry no values (and no dtype irgrad can trace): None, a leafless node.
     t_leaves = [None if _is_float0(t) else t for t in t_leaves]
-    traced = _staged(("jvp", _fun_key(fun), has_aux), lambda p, t: _jvp_traced(fun, p, t, has_aux), (0, 1),
-                     f"jvp_{_fun_name(fun)}")
+    traced = _staged(("jvp", fun_key(fun), has_aux), lambda p, t: _jvp_traced(fun, p, t, has_aux), (0, 1),
+                     f"jvp_{fun_name(fun)}")
     y, t, aux = traced(tuple(primals), t_leaves)
     t = _fill_float0(y, t)
     return (y, t, aux) if has_aux else (y, t)
@@ -188,8 +176,8 @@ def linearize(fun, *primals, has_aux=False):
     >>> float(f_jvp(3.0))
     3.0
     """
-    out = _staged(("linearize", _fun_key(fun), has_aux), lambda *p: fun(*p), tuple(range(len(primals))),
-                  f"linearize_{_fun_name(fun)}")(*primals)
+    out = _staged(("linearize", fun_key(fun), has_aux), lambda *p: fun(*p), tuple(range(len(primals))),
+                  f"linearize_{fun_name(fun)}")(*primals)
     if has_aux and not (isinstance(out, tuple | list) and len(out) == 2):
         raise TypeError("expected function with aux output to return a two-element tuple, but got type "
                         f"{type(out)} with value {out!r}")
@@ -250,7 +238,7 @@ def _vjp_traced(fun, primals, has_aux):
     """Inside a trace: trace fun into its own module and call it. (inner, y tree, aux)."""
     p_leaves, p_tree = tree_util.tree_flatten(tuple(primals))
     inner, y_tree, aux_tree, n_out = _trace_flat(fun, p_leaves, p_tree, has_aux,
-                                                 f"the function {_fun_name(fun)} for vjp")
+                                                 f"the function {fun_name(fun)} for vjp")
     results = emit_call(inner.module, inner.name, [*p_leaves, *inner.captures],
                         [*inner.in_avals, *inner.capture_avals], inner.out_avals)
     aux = tree_util.tree_unflatten(aux_tree, results[n_out:]) if has_aux else None
@@ -286,8 +274,8 @@ class _Pullback:
                 inner, y, _ = _vjp_traced(fun, primals, has_aux)
                 return _pullback_traced(inner, len(tree_util.tree_leaves(y)), tree_util.tree_leaves(primals),
                                         ct_leaves)
-            grads = _staged(("vjp_pullback", _fun_key(fun), has_aux), traced, (0, 1),
-                            f"vjp_{_fun_name(fun)}")(self.primals, [None if _is_float0(c) else c for c in ct_leaves])
+            grads = _staged(("vjp_pullback", fun_key(fun), has_aux), traced, (0, 1),
+                            f"vjp_{fun_name(fun)}")(self.primals, [None if _is_float0(c) else c for c in ct_leaves])
         it = iter(grads)
         avals = [aval_of(x) for x in self.p_leaves]
         leaves = [next(it) if dtypes.is_float(av.dtype) else _zeros_float0(av) for av in avals]
@@ -306,8 +294,8 @@ def vjp(fun, *primals, has_aux=False):
         inner, y, aux = _vjp_traced(fun, primals, has_aux)
     else:
         inner = None
-        y, aux = _staged(("vjp", _fun_key(fun), has_aux), lambda *p: _vjp_traced(fun, p, has_aux)[1:],
-                         tuple(range(len(primals))), f"vjp_{_fun_name(fun)}")(*primals)
+        y, aux = _staged(("vjp", fun_key(fun), has_aux), lambda *p: _vjp_traced(fun, p, has_aux)[1:],
+                         tuple(range(len(primals))), f"vjp_{fun_name(fun)}")(*primals)
     pullback = _Pullback(fun, has_aux, primals, y, inner)
     return (y, pullback, aux) if has_aux else (y, pullback)
 
@@ -317,20 +305,14 @@ def vjp(fun, *primals, has_aux=False):
 
 def _broadcast_prefix(prefix, tree, what):
     """One entry of `prefix` (a pytree prefix of `tree` with int / None leaves) per leaf of `tree`."""
-    if prefix is None or isinstance(prefix, int):
-        return [prefix] * tree_util.tree_structure(tree).num_leaves
-    spec = tree_util._node_spec(type(tree))
-    pspec = tree_util._node_spec(type(prefix))
-    if spec is None or pspec is None or type(prefix) is not type(tree):
+    prefix_def = tree_util.tree_structure(prefix, is_leaf=lambda x: x is None)
+    try:
+        subtrees = prefix_def.flatten_up_to(tree)
+    except ValueError:
         raise ValueError(f"vmap {what} specification must be a tree prefix of the corresponding value, got "
-                         f"specification {prefix} for value tree {tree_util.tree_structure(tree)}.")
-    children, aux = spec.flatten(tree)
-    pchildren, paux = pspec.flatten(prefix)
-    children, pchildren = list(children), list(pchildren)
-    if aux != paux or len(children) != len(pchildren):
-        raise ValueError(f"vmap {what} specification must be a tree prefix of the corresponding value, got "
-                         f"specification {prefix} for value tree {tree_util.tree_structure(tree)}.")
-    return [a for p, c in zip(pchildren, children) for a in _broadcast_prefix(p, c, what)]
+                         f"specification {prefix} for value tree {tree_util.tree_structure(tree)}.") from None
+    axes = tree_util.tree_leaves(prefix, is_leaf=lambda x: x is None)
+    return [a for a, sub in zip(axes, subtrees) for _ in range(tree_util.tree_structure(sub).num_leaves)]
 
 
 def _check_axes_spec(axes, what):
@@ -348,7 +330,7 @@ def _vmap_traced(fun, in_axes, out_axes, axis_size, args, kwargs):
     for i, (x, a) in enumerate(zip(leaves, axes)):
         if a is None:
             continue
-        if not _is_array_leaf(x):
+        if not is_array_leaf(x):
             raise TypeError(f"vmap was requested to map its argument along axis {a}, which implies that its rank "
                             f"should be at least {a + 1 if a >= 0 else -a}, but is only 0 (its shape is ())")
         shape = aval_of(x).shape
@@ -384,13 +366,13 @@ def _vmap_traced(fun, in_axes, out_axes, axis_size, args, kwargs):
         out = fun(*a, **kw)
         out_leaves, box["tree"] = tree_util.tree_flatten(out)
         for k, x in enumerate(out_leaves):
-            if not _is_array_leaf(x):
+            if not is_array_leaf(x):
                 raise TypeError(f"vmap body returned a value of type {type(x)} at output component [{k}], "
                                 "which is not a valid JAX type")
         box["out"] = out
         return out_leaves
 
-    inner = _trace(flat_fun, avals, name=_fun_name(fun), label=f"the function {_fun_name(fun)} for vmap")
+    inner = trace(flat_fun, avals, name=fun_name(fun), label=f"the function {fun_name(fun)} for vmap")
     out_tree = box["tree"]
     outs_axes = _broadcast_prefix(out_axes, tree_util.tree_unflatten(out_tree, [0] * out_tree.num_leaves),
                                   "out_axes")
@@ -439,7 +421,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
     _check_axes_spec(out_axes, "out_axes")
     if not callable(fun):
         raise TypeError(f"vmap requires a callable as its first argument, got {fun!r}")
-    key = ("vmap", _fun_key(fun), _hashable_tree(in_axes), _hashable_tree(out_axes), axis_size)
+    key = ("vmap", fun_key(fun), _hashable_tree(in_axes), _hashable_tree(out_axes), axis_size)
 
     def traced(*args, **kwargs):
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
@@ -448,7 +430,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
                              f"len(args)={len(args)}")
         return _vmap_traced(fun, in_axes, out_axes, axis_size, args, kwargs)
 
-    return wrap_transformed(_staged(key, traced, (), f"vmap_{_fun_name(fun)}"), fun, key)
+    return wrap_transformed(_staged(key, traced, (), f"vmap_{fun_name(fun)}"), fun, key)
 
 
 # ---------------------------------------------------------------------- Jacobians
@@ -456,14 +438,14 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
 
 def _argnums_partial(fun, argnums, args):
     """(f of the argnums arguments only, those arguments) — the rest are closed over."""
-    nums = _argnums_tuple(argnums, len(args))
+    nums = argnums_tuple(argnums, len(args))
 
     def partial(*dyn):
         full = list(args)
         for i, d in zip(nums, dyn):
             full[i] = d
         return fun(*full)
-    partial.__name__ = _fun_name(fun)
+    partial.__name__ = fun_name(fun)
     return partial, tuple(args[i] for i in nums)
 
 
@@ -570,14 +552,14 @@ def _jacobian(kind, traced_fn, fun, argnums, has_aux, holomorphic):
     if holomorphic:
         raise NotImplementedError(f"{kind}(holomorphic=True): irgrad has no complex dtypes")
     nums = argnums if isinstance(argnums, int) else tuple(argnums)
-    key = (kind, _fun_key(fun), nums, has_aux)
+    key = (kind, fun_key(fun), nums, has_aux)
 
     def traced(*args):
         return traced_fn(fun, argnums, has_aux, args)
 
     def transformed(*args):
-        argnums_t = _argnums_tuple(argnums, len(args))
-        return _staged(key, traced, argnums_t, f"{kind}_{_fun_name(fun)}")(*args)
+        argnums_t = argnums_tuple(argnums, len(args))
+        return _staged(key, traced, argnums_t, f"{kind}_{fun_name(fun)}")(*args)
     return wrap_transformed(transformed, fun, key)
 
 
