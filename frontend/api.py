@@ -1,16 +1,16 @@
-"""The transformations: jit, grad, value_and_grad.
+"""The transformations jit, grad and value_and_grad, and the compiled functions that
+run transformations called at top level.
 
-Every transformation is a Python function that runs inside a trace. At top level
-it is wrapped in a JitFunction: traced once per signature into an MLIR function,
-cleaned up, compiled by IREE and cached. Under an outer trace, grad traces its
-function into a separate module, runs the reverse-mode pass there and emits a
-`func.call` to the result, and jit does the same without the pass; the outer
-pass inlines that call, so grad of grad is just more IR.
-
-Top-level grad follows JAX's eager semantics where jit would not: non-array
-arguments that are not differentiated stay Python values (static), and array
-values ride along the trace so `if x > 0:` works. A trace that read a value is
-reused only for the same input values.
+Under an outer trace, grad traces its function into a module of its own
+(staging.py), runs the reverse-mode pass there and emits a `func.call` to the
+result; jit does the same without the pass; the outer pass inlines that call, so
+grad of grad is just more IR. At top level, `jit(f)` is a JitFunction: traced
+abstractly once per signature, compiled by IREE and cached. Every other
+transformation (grad here, jvp / vjp / vmap in transforms.py) runs at top level
+through a TransformRunner, compiled the same way but with JAX's eager semantics:
+non-array arguments that are not differentiated stay Python values (static), and
+array values ride along the trace so `if x > 0:` works. A trace that read a value
+is reused only for the same input values.
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ from .core import (
 )
 from .devices import CPU, Device, committed_device, get_default_device, resolve
 from .staging import (
-    check_outputs,
+    call_traced,
     concrete_args,
     emit_call,
+    flatten_fun,
     fun_key,
     fun_name,
     is_array_leaf,
@@ -54,6 +55,7 @@ from .staging import (
 )
 
 # ------------------------------------------------------------------------ helpers
+
 
 def _arg_names(fun, nargs):
     """Names JAX gives positional arguments in error paths: parameter names, `args[i]`."""
@@ -98,6 +100,11 @@ class _Signature:
     dynamic: list             # array leaves, traced
     avals: tuple
     rebuild: object           # tracers -> (args, kwargs)
+
+    def call(self, fun, *tracers):
+        """fun applied to the call's arguments with `tracers` for the traced leaves."""
+        args, kwargs = self.rebuild(tracers)
+        return fun(*args, **kwargs)
 
 
 def _split_call(args, kwargs, static_pos=(), static_names=(), keep_static=None, on_bad=None, traced=None):
@@ -164,7 +171,7 @@ def _leaf_bounds(args):
     return bounds
 
 
-# ---------------------------------------------------------------------------- jit
+# ------------------------------------------------------------ compiled functions
 
 
 @dataclass
@@ -183,6 +190,7 @@ class Lowered:
 
     def __init__(self, jitted, entry):
         self._jitted, self._entry = jitted, entry
+        self.traced, self.out_tree = entry.traced, entry.out_tree
 
     def as_text(self) -> str:
         """The module IREE compiles: `func.func @main` on tensors (linalg, arith, math)."""
@@ -220,88 +228,37 @@ def _load(text: str, device, name: str) -> Executable:
     return exe
 
 
-class JitFunction:
-    """A function compiled with IREE once per input signature (see `jit`).
+class _Compiled:
+    """A function traced once per call signature into @main, compiled by IREE once per
+    device and cached; subclasses say how a call is split (`_signature`) and traced
+    (`_trace_entry`)."""
 
-    With `grad_argnums` set it is the top-level runner of a grad transformation:
-    non-array leaves outside the differentiated arguments are static, and the
-    input values ride along the trace (JAX's grad is not staged, so Python may
-    branch on them); a trace that branched is cached per input values.
-    """
-
-    def __init__(self, fun, static_argnums=(), static_argnames=(), platform=None, name=None,
-                 grad_argnums=None, device=None):
+    def __init__(self, fun, name=None, device=None):
         self.fun = fun
-        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
-        # The device every call runs on (jit's device=), or None: where the inputs live.
-        self.device = device if device is not None else Device(platform) if platform else None
-        self.platform = self.device.platform if self.device is not None else None
         self.name = name or fun_name(fun)
-        self.grad_argnums = grad_argnums
+        self.device = device        # where every call runs (jit's device=), or None: where the inputs live
         self._cache: dict = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
-        self._irgrad_key = ("jit", fun_key(fun), self.static_argnums, self.static_argnames, self.device)
-
-    # -- signature ------------------------------------------------------------------
-    def _signature(self, args, kwargs) -> _Signature:
-        if self.grad_argnums is None:
-            n = len(args)
-            pos = tuple(sorted({i % n for i in self.static_argnums if -n <= i < n}))
-            return _split_call(args, kwargs, pos, self.static_argnames,
-                               on_bad=lambda x: _not_array_error(self.fun, args, kwargs, x))
-        bounds = _leaf_bounds(args)
-        diff = {i for k in argnums_tuple(self.grad_argnums, len(args)) for i in range(*bounds[k])}
-        # Python scalars not differentiated stay Python values (JAX's grad does not touch them);
-        # arrays are traced with their values riding along.
-        return _split_call(args, kwargs, keep_static=lambda i: i not in diff,
-                           traced=lambda i, x: i in diff or isinstance(x, Array | Tracer | np.ndarray | np.generic),
-                           on_bad=lambda x: TypeError(f"Argument '{x}' of type {type(x)} is not a valid JAX type."))
 
     def _lookup(self, sig: _Signature) -> _Entry:
+        if sig.key is None:
+            return self._trace_entry(sig)
         with self._lock:
-            entry = self._cache.get(sig.key) if sig.key is not None else None
-        if isinstance(entry, OrderedDict):      # value-dependent traces of this signature
-            vkey = _value_key(sig.dynamic)
-            with self._lock:
-                entry = entry.get(vkey)
+            entry = self._cache.get(sig.key)
         if entry is None:
             entry = self._trace_entry(sig)
-            if sig.key is not None:
-                self._store(sig, entry)
+            with self._lock:
+                self._cache[sig.key] = entry
         return entry
 
-    def _store(self, sig, entry):
-        with self._lock:
-            by_value = self._cache.get(sig.key)
-            if not entry.value_dependent and not isinstance(by_value, OrderedDict):
-                self._cache[sig.key] = entry
-                return
-            if not isinstance(by_value, OrderedDict):
-                by_value = self._cache[sig.key] = OrderedDict()
-            by_value[_value_key(sig.dynamic)] = entry
-            while len(by_value) > _MAX_VALUE_ENTRIES:
-                by_value.popitem(last=False)
-
-    def _trace_entry(self, sig: _Signature, concrete=None) -> _Entry:
-        box = {}
-
-        def flat_fun(*tracers):
-            a, kw = sig.rebuild(tracers)
-            out = self.fun(*a, **kw)
-            out_leaves, box["tree"] = tree_util.tree_flatten(out)
-            check_outputs(out_leaves, f"function {fun_name(self.fun)} traced for jit")
-            return out_leaves
-
-        if concrete is None and self.grad_argnums is not None:
-            concrete = [np.asarray(host_value(x), av.dtype) for x, av in zip(sig.dynamic, sig.avals)]
+    def _trace_flat(self, sig: _Signature, who: str, concrete=None) -> _Entry:
+        flat, trees = flatten_fun(functools.partial(sig.call, self.fun), f"function {self.name} traced for {who}")
         reads = value_reads()
-        traced = trace(flat_fun, sig.avals, name=self.name, concrete_args=concrete,
-                        label=f"the function {self.name} for {'grad' if self.grad_argnums is not None else 'jit'}")
-        return _Entry(traced, box["tree"], value_dependent=value_reads() != reads)
+        traced = trace(flat, sig.avals, name=self.name, concrete_args=concrete,
+                       label=f"the function {self.name} for {who}")
+        return _Entry(traced, trees.out, value_dependent=value_reads() != reads)
 
-    # -- compile and run ------------------------------------------------------------
     def _finalize(self, entry) -> str:
         with entry.lock:
             if entry.text is None:
@@ -342,9 +299,7 @@ class JitFunction:
                                                                        sig.dynamic[i]))
         return (found, True) if found is not None else (get_default_device(), False)
 
-    def __call__(self, *args, **kwargs):
-        if trace_stack():
-            return self._call_traced(args, kwargs)
+    def _run(self, args, kwargs):
         entry = self._lookup(sig := self._signature(args, kwargs))
         device, committed = self._placement(sig, args, kwargs)
         exe = self._executable(entry, device)
@@ -357,24 +312,99 @@ class JitFunction:
                         committed=committed) for o, av in zip(outs, t.out_avals)]
         return tree_util.tree_unflatten(entry.out_tree, arrays)
 
-    def _call_traced(self, args, kwargs):
-        """jit under another transformation: trace `fun` abstractly (no concrete values,
-        as JAX's jit) into its own function and call it from the outer trace."""
-        sig = self._signature(args, kwargs)
-        entry = self._trace_entry(sig, concrete=None)
-        t = entry.traced
-        with building():
-            cleanup(t.module, self.name, keep=t.name)
-        outs = emit_call(t.module, t.name, [*sig.dynamic, *t.captures], [*t.in_avals, *t.capture_avals],
-                         t.out_avals)
-        return tree_util.tree_unflatten(entry.out_tree, outs)
-
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace for these arguments without compiling; `.as_text()` gives the MLIR."""
         return Lowered(self, self._lookup(self._signature(args, kwargs)))
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else functools.partial(self, obj)
+
+
+class JitFunction(_Compiled):
+    """A function compiled with IREE once per input signature (see `jit`): array leaves
+    are traced abstractly, `static_argnums` / `static_argnames` are Python values that
+    key the cache, any other non-array leaf is an error."""
+
+    def __init__(self, fun, static_argnums=(), static_argnames=(), name=None, device=None):
+        super().__init__(fun, name, device)
+        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+        self._irgrad_key = ("jit", fun_key(fun), self.static_argnums, self.static_argnames, self.device)
+
+    def _signature(self, args, kwargs) -> _Signature:
+        n = len(args)
+        pos = tuple(sorted({i % n for i in self.static_argnums if -n <= i < n}))
+        return _split_call(args, kwargs, pos, self.static_argnames,
+                           on_bad=lambda x: _not_array_error(self.fun, args, kwargs, x))
+
+    def _trace_entry(self, sig: _Signature) -> _Entry:
+        return self._trace_flat(sig, "jit")
+
+    def __call__(self, *args, **kwargs):
+        if trace_stack():
+            return self._call_traced(args, kwargs)
+        return self._run(args, kwargs)
+
+    def _call_traced(self, args, kwargs):
+        """jit under another transformation: trace `fun` abstractly (no concrete values,
+        as JAX's jit) into its own function and call it from the outer trace."""
+        entry = self._trace_entry(sig := self._signature(args, kwargs))
+        t = entry.traced
+        with building():
+            cleanup(t.module, self.name, keep=t.name)
+        return tree_util.tree_unflatten(entry.out_tree, call_traced(t, sig.dynamic))
+
+
+class TransformRunner(_Compiled):
+    """A transformation (grad, vjp, vmap, ...) called outside any trace, compiled like
+    jit but with JAX's eager semantics: the leaves of the `argnums` arguments and every
+    array are traced, with their values riding along (JAX's grad is not staged, so
+    Python may branch on them); other Python values are static. A trace that read a
+    value is cached per input values."""
+
+    def __init__(self, fun, argnums, name=None):
+        super().__init__(fun, name)
+        self.argnums = argnums
+
+    def _signature(self, args, kwargs) -> _Signature:
+        bounds = _leaf_bounds(args)
+        diff = {i for k in argnums_tuple(self.argnums, len(args)) for i in range(*bounds[k])}
+        return _split_call(args, kwargs, keep_static=lambda i: i not in diff,
+                           traced=lambda i, x: i in diff or isinstance(x, Array | Tracer | np.ndarray | np.generic),
+                           on_bad=_not_valid_type)
+
+    def _trace_entry(self, sig: _Signature) -> _Entry:
+        concrete = [np.asarray(host_value(x), av.dtype) for x, av in zip(sig.dynamic, sig.avals)]
+        return self._trace_flat(sig, "grad", concrete)
+
+    def _lookup(self, sig: _Signature) -> _Entry:
+        if sig.key is None:
+            return self._trace_entry(sig)
+        with self._lock:
+            entry = self._cache.get(sig.key)
+        if isinstance(entry, OrderedDict):      # value-dependent traces of this signature
+            vkey = _value_key(sig.dynamic)
+            with self._lock:
+                entry = entry.get(vkey)
+        if entry is None:
+            entry = self._trace_entry(sig)
+            self._store(sig, entry)
+        return entry
+
+    def _store(self, sig, entry):
+        with self._lock:
+            by_value = self._cache.get(sig.key)
+            if not entry.value_dependent and not isinstance(by_value, OrderedDict):
+                self._cache[sig.key] = entry
+                return
+            if not isinstance(by_value, OrderedDict):
+                by_value = self._cache[sig.key] = OrderedDict()
+            by_value[_value_key(sig.dynamic)] = entry
+            while len(by_value) > _MAX_VALUE_ENTRIES:
+                by_value.popitem(last=False)
+
+    def __call__(self, *args, **kwargs):
+        return self._run(args, kwargs)
 
 
 def _value_key(leaves):
@@ -409,44 +439,72 @@ def _describe_leaf(fun, fun_name, args, kwargs, leaf) -> str:
     return f"an argument of {fun_name}" if path is None else f"argument {path} of {fun_name}"
 
 
-def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=(), device=None, **unused):
+# JAX's jit options that only place buffers or steer XLA: accepted, no effect here.
+_IGNORED_JIT_OPTIONS = ("in_shardings", "out_shardings", "donate_argnums", "donate_argnames", "keep_unused",
+                        "inline", "compiler_options")
+
+
+def jit(fun=None, /, *, static_argnums=(), static_argnames=(), device=None, backend=None, **options):
     """Compile `fun` with IREE, once per input signature (shapes, dtypes, static args).
 
-    `donate_argnums` and other JAX options that only affect buffers are accepted and ignored.
-    `device` (a Device or platform name) fixes where it runs; by default a call runs on
-    its committed inputs' device, else the default device (see irgrad.default_device).
+    `device` (a Device or platform name; or `backend`, a platform name) fixes where it
+    runs; by default a call runs on its committed inputs' device, else the default
+    device (see irgrad.default_device). JAX's options that only affect buffers or XLA
+    (`donate_argnums`, shardings, ...) are accepted and ignored; any other keyword is
+    a TypeError, as in JAX.
 
     >>> import irgrad, irgrad.numpy as jnp
     >>> f = irgrad.jit(lambda x: jnp.sin(x) * 2.0)
     >>> f(jnp.zeros(2))
     Array([0., 0.], dtype=float32)
     """
+    for name in options:
+        if name not in _IGNORED_JIT_OPTIONS:
+            raise TypeError(f"jit() got an unexpected keyword argument '{name}'")
+    if device is not None and backend is not None:
+        raise ValueError(f"can't specify both a device and a backend for jit, got device={device} and "
+                         f"backend={backend!r}")
+    where = device if device is not None else backend
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,
-                                 device=device)
-    return JitFunction(fun, static_argnums, static_argnames, device=None if device is None else resolve(device))
+                                 device=where)
+    return JitFunction(fun, static_argnums, static_argnames, device=None if where is None else resolve(where))
 
 
 # --------------------------------------------------------------------------- grad
 
-_transform_cache: OrderedDict = OrderedDict()
-_transform_lock = threading.Lock()
-_MAX_TRANSFORMS = 1024
+_runners: OrderedDict = OrderedDict()
+_runners_lock = threading.Lock()
+_MAX_RUNNERS = 1024
 
 
-def top_level(key, traced_fn, argnums, name):
-    """The cached JitFunction that runs `traced_fn` when called outside any trace."""
+def _runner(key, traced_fn, argnums, name) -> TransformRunner:
+    """The cached TransformRunner of a transformation (one per `key` when it is hashable)."""
     try:
         hash(key)
     except TypeError:
-        return JitFunction(traced_fn, name=name, grad_argnums=argnums)
-    with _transform_lock:
-        jf = _transform_cache.get(key)
-        if jf is None:
-            jf = _transform_cache[key] = JitFunction(traced_fn, name=name, grad_argnums=argnums)
-            while len(_transform_cache) > _MAX_TRANSFORMS:
-                _transform_cache.popitem(last=False)
-    return jf
+        return TransformRunner(traced_fn, argnums, name)
+    with _runners_lock:
+        runner = _runners.get(key)
+        if runner is None:
+            runner = _runners[key] = TransformRunner(traced_fn, argnums, name)
+            while len(_runners) > _MAX_RUNNERS:
+                _runners.popitem(last=False)
+    return runner
+
+
+def staged(key, traced, argnums, name):
+    """A transformation's function: `traced` inline under a trace, else through the
+    cached TransformRunner for `key` (`argnums`: the differentiated arguments)."""
+    def run(*args, **kwargs):
+        if trace_stack():
+            return traced(*args, **kwargs)
+        return _runner(key, traced, argnums, name)(*args, **kwargs)
+    return run
+
+
+def _not_valid_type(x) -> TypeError:
+    return TypeError(f"Argument '{x}' of type {type(x)} is not a valid JAX type.")
 
 
 def _wrt_error(dtype):
@@ -467,15 +525,8 @@ def argnums_tuple(argnums, nargs):
     return tuple(a % nargs for a in nums)
 
 
-def _scalar_output(out, has_aux):
-    """Split off aux and check the output is a real scalar, with JAX's messages."""
-    if has_aux:
-        if not (isinstance(out, tuple | list) and len(out) == 2):
-            raise TypeError("expected function with aux output to return a two-element tuple, but got type "
-                            f"{type(out)} with value {out!r}")
-        out, aux = out
-    else:
-        aux = None
+def _check_scalar(out) -> None:
+    """JAX's errors for an output grad cannot differentiate: not a real scalar."""
     if out is None:
         raise TypeError("Gradient only defined for scalar-output functions. Output was None.")
     if not is_array_leaf(out):
@@ -487,7 +538,6 @@ def _scalar_output(out, has_aux):
         raise TypeError(f"grad requires real-valued outputs (output dtype that is a sub-dtype of np.floating), "
                         f"but got {aval.dtype.name}. For differentiation of functions with integer outputs, use "
                         "jax.vjp directly.")
-    return out, aux
 
 
 def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
@@ -502,27 +552,19 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
     # Only the differentiated leaves are traced; everything else (outer tracers, arrays,
     # Python values) is closed over as it is, as in JAX.
     sig = _split_call(args, kwargs, keep_static=lambda i: i not in diff, traced=lambda i, x: i in diff,
-                      on_bad=lambda x: TypeError(f"Argument '{x}' of type {type(x)} is not a valid JAX type."))
+                      on_bad=_not_valid_type)
     position = {i: j for j, i in enumerate(sorted(diff))}
     wrt = [position[i] for k in argnums_t for i in range(*bounds[k])]   # traced inputs, in argnums order
     for j in wrt:
         if not dtypes.is_float(sig.avals[j].dtype):
             raise _wrt_error(sig.avals[j].dtype)
-    concrete = concrete_args(sig.dynamic, sig.avals)
-    active = [True] * len(sig.dynamic)
-    box = {}
-
-    def flat_fun(*tracers):
-        a, kw = sig.rebuild(tracers)
-        out, aux = _scalar_output(fun(*a, **kw), has_aux)
-        aux_leaves, box["aux_tree"] = tree_util.tree_flatten(aux)
-        return [out, *aux_leaves]
-
-    inner = trace(flat_fun, sig.avals, name=fun_name(fun), concrete_args=concrete, active=active,
-                   label=f"the function {fun_name(fun)} for grad")
+    name = fun_name(fun)
+    flat, trees = flatten_fun(functools.partial(sig.call, fun), f"the function {name} for grad", has_aux,
+                              check_out=_check_scalar)
+    inner = trace(flat, sig.avals, name=name, concrete_args=concrete_args(sig.dynamic, sig.avals),
+                  active=[True] * len(sig.dynamic), label=f"the function {name} for grad")
     with building():
-        vjp_name = reverse.vjp(inner.module, inner.name, wrt=wrt, seeds=[0],
-                                   strong_zero=config.irgrad_strong_zero)
+        vjp_name = reverse.vjp(inner.module, inner.name, wrt=wrt, seeds=[0], strong_zero=config.irgrad_strong_zero)
     out0 = inner.out_avals[0]
     seed = Array(np.ones((), out0.dtype), weak_type=out0.weak_type)
     call_args = [*sig.dynamic, *inner.captures, seed]
@@ -530,31 +572,24 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
     grad_avals = [sig.avals[j] for j in wrt]
     results = emit_call(inner.module, vjp_name, call_args, call_avals, inner.out_avals + grad_avals)
     n_out = len(inner.out_avals)
-    value, aux_leaves, grads = results[0], results[1:n_out], iter(results[n_out:])
-    aux = tree_util.tree_unflatten(box["aux_tree"], aux_leaves) if has_aux else None
-    per_arg = []
-    for k in argnums_t:
-        arg_leaves = [next(grads) for _ in range(*bounds[k])]
-        per_arg.append(tree_util.tree_unflatten(tree_util.tree_structure(args[k]), arg_leaves))
-    g = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
-    return value, aux, g
+    value, aux = trees.unflatten(results[:n_out])
+    grads = iter(results[n_out:])
+    per_arg = [tree_util.tree_unflatten(tree_util.tree_structure(args[k]), [next(grads) for _ in range(*bounds[k])])
+               for k in argnums_t]
+    return value, aux, per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
 
 
 def _transformation(kind, fun, argnums, has_aux, package):
     """The function grad / value_and_grad return: traced inline under an outer
-    transformation, run through a cached JitFunction at top level."""
+    transformation, run through a cached TransformRunner at top level."""
     nums = argnums if isinstance(argnums, int) else tuple(argnums)
     key = (kind, fun_key(fun), nums, has_aux)
-
-    def traced(*args, **kwargs):
-        return package(*_value_and_grad_traced(fun, argnums, has_aux, args, kwargs))
+    run = staged(key, lambda *a, **kw: package(*_value_and_grad_traced(fun, argnums, has_aux, a, kw)), argnums,
+                 f"{kind}_{fun_name(fun)}")
 
     def transformed(*args, **kwargs):
-        if trace_stack():
-            return traced(*args, **kwargs)
         argnums_tuple(argnums, len(args))
-        return top_level(key, traced, argnums, f"{kind}_{fun_name(fun)}")(*args, **kwargs)
-
+        return run(*args, **kwargs)
     return wrap_transformed(transformed, fun, key)
 
 

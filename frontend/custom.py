@@ -19,8 +19,8 @@ import numpy as np
 from irgrad.passes.ir import emit_custom_call, emit_self_call, resolve_self_calls
 
 from . import dtypes, tree_util
-from .core import Tracer, UnexpectedTracerError, aval_of, concrete_value, trace_stack, user_location
-from .staging import copy_function, fun_name, function_type, trace
+from .core import Tracer, UnexpectedTracerError, aval_of, trace_stack, user_location
+from .staging import concrete_args, copy_function, flatten_fun, fun_name, function_type, trace
 from .transforms import float0
 
 _tracing_rules = threading.local()
@@ -126,16 +126,8 @@ class _Split:
         return [self.args[i] for i in self.nondiff]
 
     def concrete(self):
-        outer = trace_stack()[-1]
-        if not outer.track_concrete:
-            return None
-        vals = [concrete_value(x) for x in self.leaves]
-        return None if any(v is None for v in vals) else [np.asarray(v, av.dtype) for v, av in zip(vals, self.avals)]
-
-
-def _check_leaf(x, what):
-    if not isinstance(x, Tracer | np.ndarray | np.generic | int | float | bool) and not hasattr(x, "dtype"):
-        raise TypeError(f"{what} returned a value of type {type(x)}, which is not a valid JAX type")
+        values = concrete_args(self.leaves, self.avals)
+        return None if values is None or any(v is None for v in values) else values
 
 
 def _add_unused_args(traced, avals_lists):
@@ -183,17 +175,10 @@ def _emit(kind, split, primal, rules, traces, out_tree, self_calls=False):
 
 
 def _trace_primal(fun, split, name):
-    box = {}
-
-    def flat(*tracers):
-        out = fun(*split.full(tracers))
-        leaves, box["tree"] = tree_util.tree_flatten(out)
-        for x in leaves:
-            _check_leaf(x, f"custom function {name}")
-        return leaves
+    flat, trees = flatten_fun(lambda *t: fun(*split.full(t)), f"custom function {name}")
     traced = trace(flat, split.avals, name=name, concrete_args=split.concrete(),
-                    label=f"the custom-derivative function {name}")
-    return traced, box["tree"]
+                   label=f"the custom-derivative function {name}")
+    return traced, trees.out
 
 
 def _check_same_outputs(rule, name, got, want):
@@ -279,31 +264,30 @@ class custom_vjp(_CustomFunction):
         return {"fwd": fwd, "bwd": self._trace_bwd(split, name, out_tree, primal, fwd, res_tree)}
 
     def _trace_fwd(self, split, name, out_tree, primal):
-        box = {}
+        who = f"Custom VJP fwd rule {fun_name(self.fwd)} for function {name}"
 
-        def flat(*tracers):
+        def fwd(*tracers):
             r = self.fwd(*split.full(tracers))
             if not (isinstance(r, tuple | list) and len(r) == 2):
-                raise TypeError(f"Custom VJP fwd rule {fun_name(self.fwd)} for function {name} must produce a pair "
-                                "(list or tuple of length two) representing primal outputs and residuals (values "
-                                "stored from the forward pass for use on the backward pass), got "
-                                f"{type(r).__name__}.")
-            out, res = r
-            out_leaves, tree = tree_util.tree_flatten(out)
+                raise TypeError(f"{who} must produce a pair (list or tuple of length two) representing primal "
+                                "outputs and residuals (values stored from the forward pass for use on the backward "
+                                f"pass), got {type(r).__name__}.")
+            return r
+
+        def check_out(out):
+            tree = tree_util.tree_structure(out)
             if tree != out_tree:
-                raise TypeError(f"Custom VJP fwd rule {fun_name(self.fwd)} for function {name} must produce a pair "
-                                "(list or tuple of length two) where the first element represents the primal output "
-                                f"(equal in value to the output of the custom_vjp-decorated function {name}, and in "
-                                "particular of the same container/pytree structure), but instead the fwd rule "
-                                f"output's first element had container/pytree structure:\n    {tree}\nwhile the "
-                                f"custom_vjp-decorated function {name} had output container/pytree structure:\n"
-                                f"    {out_tree}.")
-            res_leaves, box["res"] = tree_util.tree_flatten(res)
-            return [*out_leaves, *res_leaves]
+                raise TypeError(f"{who} must produce a pair (list or tuple of length two) where the first element "
+                                "represents the primal output (equal in value to the output of the custom_vjp-"
+                                f"decorated function {name}, and in particular of the same container/pytree "
+                                "structure), but instead the fwd rule output's first element had container/pytree "
+                                f"structure:\n    {tree}\nwhile the custom_vjp-decorated function {name} had output "
+                                f"container/pytree structure:\n    {out_tree}.")
+        flat, trees = flatten_fun(fwd, who, has_aux=True, check_out=check_out)
         traced = trace(flat, split.avals, name=f"{name}_fwd", concrete_args=split.concrete(),
-                        label=f"the custom_vjp fwd rule of {name}")
+                       label=f"the custom_vjp fwd rule of {name}")
         _check_same_outputs("VJP fwd", name, traced.out_avals[:len(primal.out_avals)], primal.out_avals)
-        return traced, box["res"]
+        return traced, trees.aux
 
     def _trace_bwd(self, split, name, out_tree, primal, fwd, res_tree):
         n_out = len(primal.out_avals)

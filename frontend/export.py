@@ -311,12 +311,11 @@ def export(fn, *args, target: str | None = None, device=None, cpu: str = "host")
     name = getattr(fun, "__name__", None) or type(fun).__name__
     jitted = JitFunction(fun, name=name)   # traced only (abstractly); compiled below for `platform`
     lowered = jitted.lower(*tree_util.tree_unflatten(in_tree, [_stand_in(a) for a in in_avals]))
-    text, entry = lowered.as_text(), lowered._entry
-    traced = entry.traced
+    text, traced = lowered.as_text(), lowered.traced
     meta = {
         "format": artifact.FORMAT_VERSION, "irgrad": artifact.irgrad_version(), "function": name,
         "target": platform, "backend": TARGETS[platform], "iree_compiler": compiler_version(),
-        "in_tree": in_tree_json, "out_tree": tree_to_json(entry.out_tree, "output pytree"),
+        "in_tree": in_tree_json, "out_tree": tree_to_json(lowered.out_tree, "output pytree"),
         "in_avals": avals_to_json(traced.in_avals), "out_avals": avals_to_json(traced.out_avals),
     }
     flags = []

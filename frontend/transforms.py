@@ -3,10 +3,10 @@
 Each transformation follows grad's pattern (see api.py): under a trace it traces
 the user's function into a module of its own, runs one IR pass on it (forward.jvp,
 reverse.vjp or batching.vmap) and emits a `func.call` to the result into the
-enclosing trace; at top level the same code runs inside a cached JitFunction, so
-one call is one compiled IREE function. Nesting is nothing special: an inner
-transformation's call lands in the outer one's module, and the outer pass inlines
-and transforms it. jacfwd is vmap over jvp, jacrev vmap over vjp's pullback and
+enclosing trace (staging.py); at top level the same code runs inside a cached
+TransformRunner, so one call is one compiled IREE function. Nesting is nothing
+special: an inner transformation's call lands in the outer one's module, and the
+outer pass inlines and transforms it. jacfwd is vmap over jvp, jacrev vmap over vjp's pullback and
 hessian jacfwd of jacrev, exactly as in JAX.
 """
 
@@ -17,10 +17,21 @@ from irgrad.passes import batching, forward, reverse
 from irgrad.passes.ir import IRError, building
 
 from . import dtypes, tree_util
-from .api import argnums_tuple, top_level
+from .api import argnums_tuple, staged
 from .config import config
 from .core import ShapedArray, aval_of, trace_stack
-from .staging import concrete_args, emit_call, fun_key, fun_name, is_array_leaf, trace, wrap_transformed
+from .staging import (
+    call_traced,
+    concrete_args,
+    emit_call,
+    flatten_fun,
+    fun_key,
+    fun_name,
+    is_array_leaf,
+    split_aux,
+    trace,
+    wrap_transformed,
+)
 
 # JAX's dtype of the tangent / cotangent of an integer or boolean value.
 float0 = np.dtype([("float0", np.void, 0)])
@@ -34,52 +45,21 @@ def _is_float0(x) -> bool:
     return getattr(x, "dtype", None) == float0
 
 
-def _staged(key, traced, argnums, name):
-    """Call `traced` inline under a trace, else through a cached top-level JitFunction
-    (arrays traced with their values riding along, other Python values static)."""
-    def run(*args, **kwargs):
-        if trace_stack():
-            return traced(*args, **kwargs)
-        return top_level(key, traced, argnums, name)(*args, **kwargs)
-    return run
-
-
 def _hashable_tree(tree):
     """A hashable stand-in for an axes spec (ints and None in any pytree)."""
     leaves, treedef = tree_util.tree_flatten(tree, is_leaf=lambda x: x is None)
     return treedef, tuple(leaves)
 
 
-def _trace_flat(fun, leaves, tree, has_aux, label, concrete=True, split_aux=True):
-    """Trace fun(*unflatten(tree, tracers)) over `leaves`' avals into its own module.
-
-    Returns (Traced, out_tree, aux_tree, n_out): the function returns the output's
-    leaves then aux's leaves (when has_aux)."""
+def _trace_flat(fun, leaves, tree, has_aux, who):
+    """Trace fun(*unflatten(tree, tracers)) over `leaves`' avals into its own module, the
+    outer values riding along: (Traced, OutTrees); it returns the output's leaves, then aux's."""
     avals = [aval_of(x) for x in leaves]
-    conc = concrete_args(leaves, avals) if concrete else None
-    box = {}
-
-    def flat_fun(*tracers):
-        out = fun(*tree_util.tree_unflatten(tree, tracers))
-        if has_aux:
-            if not (isinstance(out, tuple | list) and len(out) == 2):
-                raise TypeError("expected function with aux output to return a two-element tuple, but got type "
-                                f"{type(out)} with value {out!r}")
-            out, aux = out
-        else:
-            aux = None
-        out_leaves, box["out"] = tree_util.tree_flatten(out)
-        aux_leaves, box["aux"] = tree_util.tree_flatten(aux)
-        for i, x in enumerate([*out_leaves, *aux_leaves]):
-            if not is_array_leaf(x):
-                raise TypeError(f"{label} returned a value of type {type(x)} at output component [{i}], "
-                                "which is not a valid JAX type")
-        box["n_out"] = len(out_leaves)
-        return [*out_leaves, *aux_leaves]
-
-    inner = trace(flat_fun, avals, name=fun_name(fun), concrete_args=conc, active=[True] * len(avals),
-                   label=label)
-    return inner, box["out"], box["aux"], box["n_out"]
+    label = f"the function {fun_name(fun)} for {who}"
+    flat, trees = flatten_fun(lambda *t: fun(*tree_util.tree_unflatten(tree, t)), label, has_aux)
+    inner = trace(flat, avals, name=fun_name(fun), concrete_args=concrete_args(leaves, avals),
+                  active=[True] * len(avals), label=label)
+    return inner, trees
 
 
 # ---------------------------------------------------------------------------- jvp
@@ -116,8 +96,7 @@ def _jvp_traced(fun, primals, t_leaves, has_aux):
     """Inside a trace: (primal output tree, tangent tree with None for integer outputs, aux).
     `t_leaves`: the checked tangent leaves, None for an integer primal's float0."""
     p_leaves, p_tree = tree_util.tree_flatten(tuple(primals))
-    inner, out_tree, aux_tree, n_out = _trace_flat(fun, p_leaves, p_tree, has_aux,
-                                                   f"the function {fun_name(fun)} for jvp")
+    inner, trees = _trace_flat(fun, p_leaves, p_tree, has_aux, "jvp")
     avals = inner.in_avals
     wrt = [i for i, av in enumerate(avals) if dtypes.is_float(av.dtype)]
     with building():
@@ -128,10 +107,8 @@ def _jvp_traced(fun, primals, t_leaves, has_aux):
                         [*inner.out_avals, *[inner.out_avals[j] for j in floats]])
     n_all = len(inner.out_avals)
     tans = dict(zip(floats, results[n_all:]))
-    y = tree_util.tree_unflatten(out_tree, results[:n_out])
-    t = tree_util.tree_unflatten(out_tree, [tans.get(j) for j in range(n_out)])
-    aux = tree_util.tree_unflatten(aux_tree, results[n_out:n_all]) if has_aux else None
-    return y, t, aux
+    y, aux = trees.unflatten(results[:n_all])
+    return y, tree_util.tree_unflatten(trees.out, [tans.get(j) for j in range(trees.n_out)]), aux
 
 
 def _fill_float0(y, t):
@@ -158,7 +135,7 @@ def jvp(fun, primals, tangents, has_aux=False):
     _check_tangents(p_leaves, p_tree, t_leaves, t_tree)
     # float0 tangents carry no values (and no dtype irgrad can trace): None, a leafless node.
     t_leaves = [None if _is_float0(t) else t for t in t_leaves]
-    traced = _staged(("jvp", fun_key(fun), has_aux), lambda p, t: _jvp_traced(fun, p, t, has_aux), (0, 1),
+    traced = staged(("jvp", fun_key(fun), has_aux), lambda p, t: _jvp_traced(fun, p, t, has_aux), (0, 1),
                      f"jvp_{fun_name(fun)}")
     y, t, aux = traced(tuple(primals), t_leaves)
     t = _fill_float0(y, t)
@@ -176,18 +153,16 @@ def linearize(fun, *primals, has_aux=False):
     >>> float(f_jvp(3.0))
     3.0
     """
-    out = _staged(("linearize", fun_key(fun), has_aux), lambda *p: fun(*p), tuple(range(len(primals))),
-                  f"linearize_{fun_name(fun)}")(*primals)
-    if has_aux and not (isinstance(out, tuple | list) and len(out) == 2):
-        raise TypeError("expected function with aux output to return a two-element tuple, but got type "
-                        f"{type(out)} with value {out!r}")
+    out = staged(("linearize", fun_key(fun), has_aux), lambda *p: fun(*p), tuple(range(len(primals))),
+                 f"linearize_{fun_name(fun)}")(*primals)
+    y, aux = split_aux(out, has_aux)
 
     def f_jvp(*tangents):
         if len(tangents) != len(primals):
             raise TypeError(f"linearized function called on tangent values inconsistent with the original "
                             f"primal values: got {len(tangents)} tangents for {len(primals)} primals")
         return jvp(fun, primals, tangents, has_aux=has_aux)[1]
-    return (out[0], f_jvp, out[1]) if has_aux else (out, f_jvp)
+    return (y, f_jvp, aux) if has_aux else (y, f_jvp)
 
 
 # ---------------------------------------------------------------------------- vjp
@@ -237,12 +212,9 @@ def _pullback_traced(inner, n_out, p_leaves, ct_leaves):
 def _vjp_traced(fun, primals, has_aux):
     """Inside a trace: trace fun into its own module and call it. (inner, y tree, aux)."""
     p_leaves, p_tree = tree_util.tree_flatten(tuple(primals))
-    inner, y_tree, aux_tree, n_out = _trace_flat(fun, p_leaves, p_tree, has_aux,
-                                                 f"the function {fun_name(fun)} for vjp")
-    results = emit_call(inner.module, inner.name, [*p_leaves, *inner.captures],
-                        [*inner.in_avals, *inner.capture_avals], inner.out_avals)
-    aux = tree_util.tree_unflatten(aux_tree, results[n_out:]) if has_aux else None
-    return inner, tree_util.tree_unflatten(y_tree, results[:n_out]), aux
+    inner, trees = _trace_flat(fun, p_leaves, p_tree, has_aux, "vjp")
+    y, aux = trees.unflatten(call_traced(inner, p_leaves))
+    return inner, y, aux
 
 
 class _Pullback:
@@ -274,7 +246,7 @@ class _Pullback:
                 inner, y, _ = _vjp_traced(fun, primals, has_aux)
                 return _pullback_traced(inner, len(tree_util.tree_leaves(y)), tree_util.tree_leaves(primals),
                                         ct_leaves)
-            grads = _staged(("vjp_pullback", fun_key(fun), has_aux), traced, (0, 1),
+            grads = staged(("vjp_pullback", fun_key(fun), has_aux), traced, (0, 1),
                             f"vjp_{fun_name(fun)}")(self.primals, [None if _is_float0(c) else c for c in ct_leaves])
         it = iter(grads)
         avals = [aval_of(x) for x in self.p_leaves]
@@ -294,7 +266,7 @@ def vjp(fun, *primals, has_aux=False):
         inner, y, aux = _vjp_traced(fun, primals, has_aux)
     else:
         inner = None
-        y, aux = _staged(("vjp", fun_key(fun), has_aux), lambda *p: _vjp_traced(fun, p, has_aux)[1:],
+        y, aux = staged(("vjp", fun_key(fun), has_aux), lambda *p: _vjp_traced(fun, p, has_aux)[1:],
                          tuple(range(len(primals))), f"vjp_{fun_name(fun)}")(*primals)
     pullback = _Pullback(fun, has_aux, primals, y, inner)
     return (y, pullback, aux) if has_aux else (y, pullback)
@@ -356,24 +328,18 @@ def _vmap_traced(fun, in_axes, out_axes, axis_size, args, kwargs):
     for i in mapped:
         av = aval_of(leaves[i])
         avals.append(ShapedArray(av.shape[:axes[i]] + av.shape[axes[i] + 1:], av.dtype, av.weak_type))
-    box = {}
 
-    def flat_fun(*tracers):
+    def call(*tracers):
         flat = list(leaves)
         for i, t in zip(mapped, tracers):
             flat[i] = t
         a, kw = tree_util.tree_unflatten(tree, flat)
-        out = fun(*a, **kw)
-        out_leaves, box["tree"] = tree_util.tree_flatten(out)
-        for k, x in enumerate(out_leaves):
-            if not is_array_leaf(x):
-                raise TypeError(f"vmap body returned a value of type {type(x)} at output component [{k}], "
-                                "which is not a valid JAX type")
-        box["out"] = out
-        return out_leaves
+        return fun(*a, **kw)
 
-    inner = trace(flat_fun, avals, name=fun_name(fun), label=f"the function {fun_name(fun)} for vmap")
-    out_tree = box["tree"]
+    label = f"the function {fun_name(fun)} for vmap"
+    flat_fun, trees = flatten_fun(call, label)
+    inner = trace(flat_fun, avals, name=fun_name(fun), label=label)
+    out_tree = trees.out
     outs_axes = _broadcast_prefix(out_axes, tree_util.tree_unflatten(out_tree, [0] * out_tree.num_leaves),
                                   "out_axes")
     out_avals = []
@@ -430,7 +396,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
                              f"len(args)={len(args)}")
         return _vmap_traced(fun, in_axes, out_axes, axis_size, args, kwargs)
 
-    return wrap_transformed(_staged(key, traced, (), f"vmap_{fun_name(fun)}"), fun, key)
+    return wrap_transformed(staged(key, traced, (), f"vmap_{fun_name(fun)}"), fun, key)
 
 
 # ---------------------------------------------------------------------- Jacobians
@@ -559,7 +525,7 @@ def _jacobian(kind, traced_fn, fun, argnums, has_aux, holomorphic):
 
     def transformed(*args):
         argnums_t = argnums_tuple(argnums, len(args))
-        return _staged(key, traced, argnums_t, f"{kind}_{fun_name(fun)}")(*args)
+        return staged(key, traced, argnums_t, f"{kind}_{fun_name(fun)}")(*args)
     return wrap_transformed(transformed, fun, key)
 
 
