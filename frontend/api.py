@@ -245,12 +245,18 @@ class _Compiled:
         if sig.key is None:
             return self._trace_entry(sig)
         with self._lock:
-            entry = self._cache.get(sig.key)
+            entry = self._find(sig)
         if entry is None:
             entry = self._trace_entry(sig)
             with self._lock:
-                self._cache[sig.key] = entry
+                self._store(sig, entry)
         return entry
+
+    def _find(self, sig: _Signature) -> _Entry | None:
+        return self._cache.get(sig.key)
+
+    def _store(self, sig: _Signature, entry: _Entry) -> None:
+        self._cache[sig.key] = entry
 
     def _trace_flat(self, sig: _Signature, who: str, concrete=None) -> _Entry:
         flat, trees = flatten_fun(functools.partial(sig.call, self.fun), f"function {self.name} traced for {who}")
@@ -377,31 +383,22 @@ class TransformRunner(_Compiled):
         concrete = [np.asarray(host_value(x), av.dtype) for x, av in zip(sig.dynamic, sig.avals)]
         return self._trace_flat(sig, "grad", concrete)
 
-    def _lookup(self, sig: _Signature) -> _Entry:
-        if sig.key is None:
-            return self._trace_entry(sig)
-        with self._lock:
-            entry = self._cache.get(sig.key)
+    def _find(self, sig: _Signature) -> _Entry | None:
+        entry = self._cache.get(sig.key)
         if isinstance(entry, OrderedDict):      # value-dependent traces of this signature
-            vkey = _value_key(sig.dynamic)
-            with self._lock:
-                entry = entry.get(vkey)
-        if entry is None:
-            entry = self._trace_entry(sig)
-            self._store(sig, entry)
+            entry = entry.get(_value_key(sig.dynamic))
         return entry
 
-    def _store(self, sig, entry):
-        with self._lock:
-            by_value = self._cache.get(sig.key)
-            if not entry.value_dependent and not isinstance(by_value, OrderedDict):
-                self._cache[sig.key] = entry
-                return
-            if not isinstance(by_value, OrderedDict):
-                by_value = self._cache[sig.key] = OrderedDict()
-            by_value[_value_key(sig.dynamic)] = entry
-            while len(by_value) > _MAX_VALUE_ENTRIES:
-                by_value.popitem(last=False)
+    def _store(self, sig: _Signature, entry: _Entry) -> None:
+        by_value = self._cache.get(sig.key)
+        if not entry.value_dependent and not isinstance(by_value, OrderedDict):
+            self._cache[sig.key] = entry
+            return
+        if not isinstance(by_value, OrderedDict):
+            by_value = self._cache[sig.key] = OrderedDict()
+        by_value[_value_key(sig.dynamic)] = entry
+        while len(by_value) > _MAX_VALUE_ENTRIES:
+            by_value.popitem(last=False)
 
     def __call__(self, *args, **kwargs):
         return self._run(args, kwargs)
