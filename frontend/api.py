@@ -1,16 +1,16 @@
-"""The transformations: jit, grad, value_and_grad.
+"""The transformations jit, grad and value_and_grad, and the compiled functions that
+run transformations called at top level.
 
-Every transformation is a Python function that runs inside a trace. At top level
-it is wrapped in a JitFunction: traced once per signature into an MLIR function,
-cleaned up, compiled by IREE and cached. Under an outer trace, grad traces its
-function into a separate module, runs the reverse-mode pass there and emits a
-`func.call` to the result, and jit does the same without the pass; the outer
-pass inlines that call, so grad of grad is just more IR.
-
-Top-level grad follows JAX's eager semantics where jit would not: non-array
-arguments that are not differentiated stay Python values (static), and array
-values ride along the trace so `if x > 0:` works. A trace that read a value is
-reused only for the same input values.
+Under an outer trace, grad traces its function into a module of its own
+(staging.py), runs the reverse-mode pass there and emits a `func.call` to the
+result; jit does the same without the pass; the outer pass inlines that call, so
+grad of grad is just more IR. At top level, `jit(f)` is a JitFunction: traced
+abstractly once per signature, compiled by IREE and cached. Every other
+transformation (grad here, jvp / vjp / vmap in transforms.py) runs at top level
+through a TransformRunner, compiled the same way but with JAX's eager semantics:
+non-array arguments that are not differentiated stay Python values (static), and
+array values ride along the trace so `if x > 0:` works. A trace that read a value
+is reused only for the same input values.
 """
 
 from __future__ import annotations
@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from irgrad.passes import ad, reverse
 from irgrad.passes.cleanup import cleanup
-from irgrad.passes.ir import building, func, ir, strip_markers
-from irgrad.runtime import compiler
-from irgrad.runtime.backends import backend
+from irgrad.passes.ir import building, ir, strip_markers
+from irgrad.runtime import backends
 from irgrad.runtime.compiler import compile_mlir
 from irgrad.runtime.executable import Executable, to_device
 
@@ -38,76 +37,25 @@ from .core import (
     ShapedArray,
     Tracer,
     aval_of,
-    concrete_value,
     host_value,
-    trace_function,
     trace_stack,
     value_reads,
 )
 from .devices import CPU, Device, committed_device, get_default_device, resolve
-
-# ------------------------------------------------------------------------- stats
-
-
-@dataclass
-class Stats:
-    """Counters for tests and tuning: `irgrad.frontend.api.stats`.
-
-    traces: Python functions traced into MLIR (top-level and nested);
-    compiles: executables built for a top-level signature (IREE, or its IR-text cache);
-    calls: compiled calls run. `iree_compiles` counts real IREE compilations.
-    """
-
-    traces: int = 0
-    compiles: int = 0
-    calls: int = 0
-
-    @property
-    def iree_compiles(self) -> int:
-        return compiler.stats["compiles"]
-
-    def snapshot(self) -> dict:
-        return {"traces": self.traces, "compiles": self.compiles, "calls": self.calls,
-                "iree_compiles": self.iree_compiles}
-
-
-stats = Stats()
-
-
-def _trace(fun, avals, **kw):
-    stats.traces += 1
-    return trace_function(fun, avals, **kw)
-
+from .staging import (
+    call_traced,
+    concrete_args,
+    emit_call,
+    flatten_fun,
+    fun_key,
+    fun_name,
+    is_array_leaf,
+    stats,
+    trace,
+    wrap_transformed,
+)
 
 # ------------------------------------------------------------------------ helpers
-
-_SCALARS = (int, float, bool, np.generic)
-
-
-def _is_array_leaf(x):
-    return isinstance(x, (Array, Tracer, np.ndarray, *_SCALARS)) and not isinstance(x, (str, bytes, np.str_))
-
-
-def _fun_name(fun):
-    return getattr(fun, "__name__", None) or type(fun).__name__
-
-
-def _fun_key(fun):
-    """What a transformed function is cached by: grad/jit wrappers by what they wrap, so
-    `grad(grad(f))` written out twice hits the same cache entry."""
-    return getattr(fun, "_irgrad_key", fun)
-
-
-def _leaf_paths(tree, prefix):
-    """(JAX key path, leaf) for each leaf of `tree`, e.g. ("p['a'][1]", leaf)."""
-    spec = tree_util._node_spec(type(tree))
-    if spec is None:
-        yield prefix, tree
-        return
-    children, aux = spec.flatten(tree)
-    children = list(children)
-    for key, child in zip(tree_util._child_keys(type(tree), aux, len(children)), children):
-        yield from _leaf_paths(child, prefix + tree_util._keystr(type(tree), key))
 
 
 def _arg_names(fun, nargs):
@@ -128,15 +76,7 @@ def _arg_names(fun, nargs):
 
 def _not_array_error(fun, args, kwargs, bad) -> TypeError:
     """JAX's error for a non-array argument to jit, naming where it was passed."""
-    path = "?"
-    for name, a in zip(_arg_names(fun, len(args)), args):
-        for p, leaf in _leaf_paths(a, name):
-            if leaf is bad:
-                path = p
-    for k, a in kwargs.items():
-        for p, leaf in _leaf_paths(a, k):
-            if leaf is bad:
-                path = p
+    path = _path_of(fun, args, kwargs, bad) or "?"
     return TypeError(
         f"Error interpreting argument to {fun!r} as an abstract array. The problematic value is of type "
         f"{type(bad)} and was passed to the function at path {path}.\n"
@@ -144,72 +84,10 @@ def _not_array_error(fun, args, kwargs, bad) -> TypeError:
         "argument was not marked as static using the static_argnums or static_argnames parameters of jax.jit.")
 
 
-def _check_outputs(fun, leaves):
-    for i, x in enumerate(leaves):
-        if not _is_array_leaf(x):
-            raise TypeError(f"function {_fun_name(fun)} traced for jit returned a value of type {type(x)} at "
-                            f"output component [{i}], which is not a valid JAX type")
-
-
 def _hash_error(value, err) -> ValueError:
     return ValueError(
         f"Non-hashable static arguments are not supported. An error occurred while trying to hash an object of "
         f"type {type(value)}, {value!r}. The error was:\n{type(err).__name__}: {err}\n")
-
-
-def _symbols(op) -> set:
-    """Names of the functions `op` refers to (calls, or symbol attributes at any depth)."""
-    names = set()
-
-    def visit_attr(a):
-        if isinstance(a, ir.FlatSymbolRefAttr):
-            names.add(a.value)
-        elif isinstance(a, ir.DictAttr):       # a custom-derivative call's rules
-            for i in range(len(a)):
-                visit_attr(a[i].attr)
-
-    def visit(o):
-        for key in o.attributes:
-            visit_attr(o.attributes[key])
-        for region in o.regions:
-            for block in region.blocks:
-                for inner in block.operations:
-                    visit(inner.operation)
-    visit(op.operation)
-    return names
-
-
-def _copy_function(src: ir.Module, name: str, dst: ir.Module) -> None:
-    """Copy @name and the functions it refers to from `src` into `dst` (private), skipping
-    names `dst` already has (function names are unique per process: core.fresh_name)."""
-    have = {ir.StringAttr(op.attributes["sym_name"]).value for op in dst.body.operations
-            if "sym_name" in op.attributes}
-    todo = [name]
-    while todo:
-        n = todo.pop()
-        if n in have:
-            continue
-        have.add(n)
-        with ir.InsertionPoint.at_block_begin(dst.body):
-            copy = ad.lookup(src, n).operation.clone()
-        copy.attributes["sym_visibility"] = ir.StringAttr.get("private")
-        todo.extend(_symbols(copy))
-
-
-def emit_call(module: ir.Module, name: str, args, arg_avals, out_avals):
-    """Inside the current trace: copy @name (and what it calls) out of `module` and call
-    it on `args`."""
-    trace = trace_stack()[-1]
-    values = [trace.lift(a, av) for a, av in zip(args, arg_avals)]
-    callee = ad.lookup(module, name)
-
-    def build():
-        _copy_function(module, name, trace.module)
-        ftype = ir.FunctionType(ir.TypeAttr(callee.attributes["function_type"]).value)
-        return func.CallOp(list(ftype.results), ir.FlatSymbolRefAttr.get(name), values).results
-
-    results = trace.emit(build)
-    return [Tracer(trace, r, av) for r, av in zip(results, out_avals)]
 
 
 # ----------------------------------------------------------------- call signatures
@@ -223,6 +101,11 @@ class _Signature:
     dynamic: list             # array leaves, traced
     avals: tuple
     rebuild: object           # tracers -> (args, kwargs)
+
+    def call(self, fun, *tracers):
+        """fun applied to the call's arguments with `tracers` for the traced leaves."""
+        args, kwargs = self.rebuild(tracers)
+        return fun(*args, **kwargs)
 
 
 def _split_call(args, kwargs, static_pos=(), static_names=(), keep_static=None, on_bad=None, traced=None):
@@ -243,8 +126,8 @@ def _split_call(args, kwargs, static_pos=(), static_names=(), keep_static=None, 
     leaves, tree = tree_util.tree_flatten((args, kwargs))
     dynamic, static_leaves = [], []
     for i, x in enumerate(leaves):
-        is_traced = traced(i, x) if traced is not None else _is_array_leaf(x)
-        if is_traced and _is_array_leaf(x):
+        is_traced = traced(i, x) if traced is not None else is_array_leaf(x)
+        if is_traced and is_array_leaf(x):
             dynamic.append(x)
         elif not is_traced and keep_static is not None and keep_static(i):
             static_leaves.append((i, x))
@@ -289,7 +172,7 @@ def _leaf_bounds(args):
     return bounds
 
 
-# ---------------------------------------------------------------------------- jit
+# ------------------------------------------------------------ compiled functions
 
 
 @dataclass
@@ -308,6 +191,7 @@ class Lowered:
 
     def __init__(self, jitted, entry):
         self._jitted, self._entry = jitted, entry
+        self.traced, self.out_tree = entry.traced, entry.out_tree
 
     def as_text(self) -> str:
         """The module IREE compiles: `func.func @main` on tensors (linalg, arith, math)."""
@@ -336,7 +220,7 @@ def _load(text: str, device, name: str) -> Executable:
     with _executables_lock:
         exe = _executables.get(key)
     if exe is None:
-        vmfb = compile_mlir(text, backend(device.platform).target, name=name)
+        vmfb = compile_mlir(text, backends.backend(device.platform).target, name=name)
         exe = Executable(vmfb, "main", device.platform, device.id)
         with _executables_lock:
             _executables[key] = exe
@@ -345,88 +229,43 @@ def _load(text: str, device, name: str) -> Executable:
     return exe
 
 
-class JitFunction:
-    """A function compiled with IREE once per input signature (see `jit`).
+class _Compiled:
+    """A function traced once per call signature into @main, compiled by IREE once per
+    device and cached; subclasses say how a call is split (`_signature`) and traced
+    (`_trace_entry`)."""
 
-    With `grad_argnums` set it is the top-level runner of a grad transformation:
-    non-array leaves outside the differentiated arguments are static, and the
-    input values ride along the trace (JAX's grad is not staged, so Python may
-    branch on them); a trace that branched is cached per input values.
-    """
-
-    def __init__(self, fun, static_argnums=(), static_argnames=(), platform=None, name=None,
-                 grad_argnums=None, device=None):
+    def __init__(self, fun, name=None, device=None):
         self.fun = fun
-        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
-        # The device every call runs on (jit's device=), or None: where the inputs live.
-        self.device = device if device is not None else Device(platform) if platform else None
-        self.platform = self.device.platform if self.device is not None else None
-        self.name = name or _fun_name(fun)
-        self.grad_argnums = grad_argnums
+        self.name = name or fun_name(fun)
+        self.device = device        # where every call runs (jit's device=), or None: where the inputs live
         self._cache: dict = {}
         self._lock = threading.Lock()
         functools.update_wrapper(self, fun, updated=())
-        self._irgrad_key = ("jit", _fun_key(fun), self.static_argnums, self.static_argnames, self.device)
-
-    # -- signature ------------------------------------------------------------------
-    def _signature(self, args, kwargs) -> _Signature:
-        if self.grad_argnums is None:
-            n = len(args)
-            pos = tuple(sorted({i % n for i in self.static_argnums if -n <= i < n}))
-            return _split_call(args, kwargs, pos, self.static_argnames,
-                               on_bad=lambda x: _not_array_error(self.fun, args, kwargs, x))
-        bounds = _leaf_bounds(args)
-        diff = {i for k in _argnums_tuple(self.grad_argnums, len(args)) for i in range(*bounds[k])}
-        # Python scalars not differentiated stay Python values (JAX's grad does not touch them);
-        # arrays are traced with their values riding along.
-        return _split_call(args, kwargs, keep_static=lambda i: i not in diff,
-                           traced=lambda i, x: i in diff or isinstance(x, Array | Tracer | np.ndarray | np.generic),
-                           on_bad=lambda x: TypeError(f"Argument '{x}' of type {type(x)} is not a valid JAX type."))
 
     def _lookup(self, sig: _Signature) -> _Entry:
+        if sig.key is None:
+            return self._trace_entry(sig)
         with self._lock:
-            entry = self._cache.get(sig.key) if sig.key is not None else None
-        if isinstance(entry, OrderedDict):      # value-dependent traces of this signature
-            vkey = _value_key(sig.dynamic)
-            with self._lock:
-                entry = entry.get(vkey)
+            entry = self._find(sig)
         if entry is None:
             entry = self._trace_entry(sig)
-            if sig.key is not None:
+            with self._lock:
                 self._store(sig, entry)
         return entry
 
-    def _store(self, sig, entry):
-        with self._lock:
-            by_value = self._cache.get(sig.key)
-            if not entry.value_dependent and not isinstance(by_value, OrderedDict):
-                self._cache[sig.key] = entry
-                return
-            if not isinstance(by_value, OrderedDict):
-                by_value = self._cache[sig.key] = OrderedDict()
-            by_value[_value_key(sig.dynamic)] = entry
-            while len(by_value) > _MAX_VALUE_ENTRIES:
-                by_value.popitem(last=False)
+    def _find(self, sig: _Signature) -> _Entry | None:
+        return self._cache.get(sig.key)
 
-    def _trace_entry(self, sig: _Signature, concrete=None) -> _Entry:
-        box = {}
+    def _store(self, sig: _Signature, entry: _Entry) -> None:
+        self._cache[sig.key] = entry
 
-        def flat_fun(*tracers):
-            a, kw = sig.rebuild(tracers)
-            out = self.fun(*a, **kw)
-            out_leaves, box["tree"] = tree_util.tree_flatten(out)
-            _check_outputs(self.fun, out_leaves)
-            return out_leaves
-
-        if concrete is None and self.grad_argnums is not None:
-            concrete = [np.asarray(host_value(x), av.dtype) for x, av in zip(sig.dynamic, sig.avals)]
+    def _trace_flat(self, sig: _Signature, who: str, concrete=None) -> _Entry:
+        flat, trees = flatten_fun(functools.partial(sig.call, self.fun), f"function {self.name} traced for {who}")
         reads = value_reads()
-        traced = _trace(flat_fun, sig.avals, name=self.name, concrete_args=concrete,
-                        label=f"the function {self.name} for {'grad' if self.grad_argnums is not None else 'jit'}")
-        return _Entry(traced, box["tree"], value_dependent=value_reads() != reads)
+        traced = trace(flat, sig.avals, name=self.name, concrete_args=concrete,
+                       label=f"the function {self.name} for {who}")
+        return _Entry(traced, trees.out, value_dependent=value_reads() != reads)
 
-    # -- compile and run ------------------------------------------------------------
     def _finalize(self, entry) -> str:
         with entry.lock:
             if entry.text is None:
@@ -467,9 +306,7 @@ class JitFunction:
                                                                        sig.dynamic[i]))
         return (found, True) if found is not None else (get_default_device(), False)
 
-    def __call__(self, *args, **kwargs):
-        if trace_stack():
-            return self._call_traced(args, kwargs)
+    def _run(self, args, kwargs):
         entry = self._lookup(sig := self._signature(args, kwargs))
         device, committed = self._placement(sig, args, kwargs)
         exe = self._executable(entry, device)
@@ -482,24 +319,90 @@ class JitFunction:
                         committed=committed) for o, av in zip(outs, t.out_avals)]
         return tree_util.tree_unflatten(entry.out_tree, arrays)
 
-    def _call_traced(self, args, kwargs):
-        """jit under another transformation: trace `fun` abstractly (no concrete values,
-        as JAX's jit) into its own function and call it from the outer trace."""
-        sig = self._signature(args, kwargs)
-        entry = self._trace_entry(sig, concrete=None)
-        t = entry.traced
-        with building():
-            cleanup(t.module, self.name, keep=t.name)
-        outs = emit_call(t.module, t.name, [*sig.dynamic, *t.captures], [*t.in_avals, *t.capture_avals],
-                         t.out_avals)
-        return tree_util.tree_unflatten(entry.out_tree, outs)
-
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace for these arguments without compiling; `.as_text()` gives the MLIR."""
         return Lowered(self, self._lookup(self._signature(args, kwargs)))
 
     def __get__(self, obj, objtype=None):
         return self if obj is None else functools.partial(self, obj)
+
+
+class JitFunction(_Compiled):
+    """A function compiled with IREE once per input signature (see `jit`): array leaves
+    are traced abstractly, `static_argnums` / `static_argnames` are Python values that
+    key the cache, any other non-array leaf is an error."""
+
+    def __init__(self, fun, static_argnums=(), static_argnames=(), name=None, device=None):
+        super().__init__(fun, name, device)
+        self.static_argnums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
+        self.static_argnames = (static_argnames,) if isinstance(static_argnames, str) else tuple(static_argnames)
+        self._irgrad_key = ("jit", fun_key(fun), self.static_argnums, self.static_argnames, self.device)
+
+    def _signature(self, args, kwargs) -> _Signature:
+        n = len(args)
+        pos = tuple(sorted({i % n for i in self.static_argnums if -n <= i < n}))
+        return _split_call(args, kwargs, pos, self.static_argnames,
+                           on_bad=lambda x: _not_array_error(self.fun, args, kwargs, x))
+
+    def _trace_entry(self, sig: _Signature) -> _Entry:
+        return self._trace_flat(sig, "jit")
+
+    def __call__(self, *args, **kwargs):
+        if trace_stack():
+            return self._call_traced(args, kwargs)
+        return self._run(args, kwargs)
+
+    def _call_traced(self, args, kwargs):
+        """jit under another transformation: trace `fun` abstractly (no concrete values,
+        as JAX's jit) into its own function and call it from the outer trace."""
+        entry = self._trace_entry(sig := self._signature(args, kwargs))
+        t = entry.traced
+        with building():
+            cleanup(t.module, self.name, keep=t.name)
+        return tree_util.tree_unflatten(entry.out_tree, call_traced(t, sig.dynamic))
+
+
+class TransformRunner(_Compiled):
+    """A transformation (grad, vjp, vmap, ...) called outside any trace, compiled like
+    jit but with JAX's eager semantics: the leaves of the `argnums` arguments and every
+    array are traced, with their values riding along (JAX's grad is not staged, so
+    Python may branch on them); other Python values are static. A trace that read a
+    value is cached per input values."""
+
+    def __init__(self, fun, argnums, name=None):
+        super().__init__(fun, name)
+        self.argnums = argnums
+
+    def _signature(self, args, kwargs) -> _Signature:
+        bounds = _leaf_bounds(args)
+        diff = {i for k in argnums_tuple(self.argnums, len(args)) for i in range(*bounds[k])}
+        return _split_call(args, kwargs, keep_static=lambda i: i not in diff,
+                           traced=lambda i, x: i in diff or isinstance(x, Array | Tracer | np.ndarray | np.generic),
+                           on_bad=_not_valid_type)
+
+    def _trace_entry(self, sig: _Signature) -> _Entry:
+        concrete = [np.asarray(host_value(x), av.dtype) for x, av in zip(sig.dynamic, sig.avals)]
+        return self._trace_flat(sig, "grad", concrete)
+
+    def _find(self, sig: _Signature) -> _Entry | None:
+        entry = self._cache.get(sig.key)
+        if isinstance(entry, OrderedDict):      # value-dependent traces of this signature
+            entry = entry.get(_value_key(sig.dynamic))
+        return entry
+
+    def _store(self, sig: _Signature, entry: _Entry) -> None:
+        by_value = self._cache.get(sig.key)
+        if not entry.value_dependent and not isinstance(by_value, OrderedDict):
+            self._cache[sig.key] = entry
+            return
+        if not isinstance(by_value, OrderedDict):
+            by_value = self._cache[sig.key] = OrderedDict()
+        by_value[_value_key(sig.dynamic)] = entry
+        while len(by_value) > _MAX_VALUE_ENTRIES:
+            by_value.popitem(last=False)
+
+    def __call__(self, *args, **kwargs):
+        return self._run(args, kwargs)
 
 
 def _value_key(leaves):
@@ -518,54 +421,88 @@ def _device_input(x, aval: ShapedArray, device: Device = CPU):
     return a if a.flags.c_contiguous else a.copy()  # (ascontiguousarray would make 0-d arrays 1-d)
 
 
-def _describe_leaf(fun, fun_name, args, kwargs, leaf) -> str:
-    """How JAX names an input leaf in errors: "argument x of f", "argument p['w'] of f"."""
+def _path_of(fun, args, kwargs, leaf) -> str | None:
+    """The key path JAX gives an input leaf in errors ("x", "p['w']", "args[1]"), or None."""
     named = [*zip(_arg_names(fun, len(args)), args), *kwargs.items()]
     for name, a in named:
-        for path, x in _leaf_paths(a, name):
+        for path, x in zip(tree_util.leaf_paths(tree_util.tree_structure(a), name), tree_util.tree_leaves(a)):
             if x is leaf:
-                return f"argument {path} of {fun_name}"
-    return f"an argument of {fun_name}"
+                return path
+    return None
 
 
-def jit(fun=None, *, static_argnums=(), static_argnames=(), donate_argnums=(), device=None, **unused):
+def _describe_leaf(fun, fun_name, args, kwargs, leaf) -> str:
+    """How JAX names an input leaf in errors: "argument x of f", "argument p['w'] of f"."""
+    path = _path_of(fun, args, kwargs, leaf)
+    return f"an argument of {fun_name}" if path is None else f"argument {path} of {fun_name}"
+
+
+# JAX's jit options that only place buffers or steer XLA: accepted, no effect here.
+_IGNORED_JIT_OPTIONS = ("in_shardings", "out_shardings", "donate_argnums", "donate_argnames", "keep_unused",
+                        "inline", "compiler_options")
+
+
+def jit(fun=None, /, *, static_argnums=(), static_argnames=(), device=None, backend=None, **options):
     """Compile `fun` with IREE, once per input signature (shapes, dtypes, static args).
 
-    `donate_argnums` and other JAX options that only affect buffers are accepted and ignored.
-    `device` (a Device or platform name) fixes where it runs; by default a call runs on
-    its committed inputs' device, else the default device (see irgrad.default_device).
+    `device` (a Device or platform name; or `backend`, a platform name) fixes where it
+    runs; by default a call runs on its committed inputs' device, else the default
+    device (see irgrad.default_device). JAX's options that only affect buffers or XLA
+    (`donate_argnums`, shardings, ...) are accepted and ignored; any other keyword is
+    a TypeError, as in JAX.
 
     >>> import irgrad, irgrad.numpy as jnp
     >>> f = irgrad.jit(lambda x: jnp.sin(x) * 2.0)
     >>> f(jnp.zeros(2))
     Array([0., 0.], dtype=float32)
     """
+    for name in options:
+        if name not in _IGNORED_JIT_OPTIONS:
+            raise TypeError(f"jit() got an unexpected keyword argument '{name}'")
+    if device is not None and backend is not None:
+        raise ValueError(f"can't specify both a device and a backend for jit, got device={device} and "
+                         f"backend={backend!r}")
+    where = device if device is not None else backend
     if fun is None:
         return functools.partial(jit, static_argnums=static_argnums, static_argnames=static_argnames,
-                                 device=device)
-    return JitFunction(fun, static_argnums, static_argnames, device=None if device is None else resolve(device))
+                                 device=where)
+    return JitFunction(fun, static_argnums, static_argnames, device=None if where is None else resolve(where))
 
 
 # --------------------------------------------------------------------------- grad
 
-_transform_cache: OrderedDict = OrderedDict()
-_transform_lock = threading.Lock()
-_MAX_TRANSFORMS = 1024
+_runners: OrderedDict = OrderedDict()
+_runners_lock = threading.Lock()
+_MAX_RUNNERS = 1024
 
 
-def _top_level(key, traced_fn, argnums, name):
-    """The cached JitFunction that runs `traced_fn` when called outside any trace."""
+def _runner(key, traced_fn, argnums, name) -> TransformRunner:
+    """The cached TransformRunner of a transformation (one per `key` when it is hashable)."""
     try:
         hash(key)
     except TypeError:
-        return JitFunction(traced_fn, name=name, grad_argnums=argnums)
-    with _transform_lock:
-        jf = _transform_cache.get(key)
-        if jf is None:
-            jf = _transform_cache[key] = JitFunction(traced_fn, name=name, grad_argnums=argnums)
-            while len(_transform_cache) > _MAX_TRANSFORMS:
-                _transform_cache.popitem(last=False)
-    return jf
+        return TransformRunner(traced_fn, argnums, name)
+    with _runners_lock:
+        runner = _runners.get(key)
+        if runner is None:
+            runner = _runners[key] = TransformRunner(traced_fn, argnums, name)
+            while len(_runners) > _MAX_RUNNERS:
+                _runners.popitem(last=False)
+    return runner
+
+
+def staged(key, traced, argnums, name):
+    """A transformation's function: `traced` inline under a trace, else through the
+    cached TransformRunner for `key` (`argnums`: the differentiated arguments)."""
+    def run(*args, **kwargs):
+        if trace_stack():
+            return traced(*args, **kwargs)
+        return _runner(key, traced, argnums, name)(*args, **kwargs)
+    return run
+
+
+def _not_valid_type(x) -> TypeError:
+    return TypeError(f"Argument '{x}' of type {type(x)} is not a valid JAX type.")
 
 
 def _wrt_error(dtype):
@@ -575,7 +512,7 @@ def _wrt_error(dtype):
         "or set allow_int to True.")
 
 
-def _argnums_tuple(argnums, nargs):
+def argnums_tuple(argnums, nargs):
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     for a in nums:
         if not -nargs <= a < nargs:
@@ -586,18 +523,11 @@ def _argnums_tuple(argnums, nargs):
     return tuple(a % nargs for a in nums)
 
 
-def _scalar_output(out, has_aux):
-    """Split off aux and check the output is a real scalar, with JAX's messages."""
-    if has_aux:
-        if not (isinstance(out, tuple | list) and len(out) == 2):
-            raise TypeError("expected function with aux output to return a two-element tuple, but got type "
-                            f"{type(out)} with value {out!r}")
-        out, aux = out
-    else:
-        aux = None
+def _check_scalar(out) -> None:
+    """JAX's errors for an output grad cannot differentiate: not a real scalar."""
     if out is None:
         raise TypeError("Gradient only defined for scalar-output functions. Output was None.")
-    if not _is_array_leaf(out):
+    if not is_array_leaf(out):
         raise TypeError(f"Gradient only defined for scalar-output functions. Output was {out!r}.")
     aval = aval_of(out)
     if aval.shape != ():
@@ -606,7 +536,6 @@ def _scalar_output(out, has_aux):
         raise TypeError(f"grad requires real-valued outputs (output dtype that is a sub-dtype of np.floating), "
                         f"but got {aval.dtype.name}. For differentiation of functions with integer outputs, use "
                         "jax.vjp directly.")
-    return out, aux
 
 
 def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
@@ -615,34 +544,25 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
     The function is traced into its own module (with the outer values riding along
     when the outer trace has them), reverse.vjp adds its adjoint, and a func.call
     to the adjoint is emitted into the outer trace."""
-    argnums_t = _argnums_tuple(argnums, len(args))
+    argnums_t = argnums_tuple(argnums, len(args))
     bounds = _leaf_bounds(args)
     diff = {i for k in argnums_t for i in range(*bounds[k])}
     # Only the differentiated leaves are traced; everything else (outer tracers, arrays,
     # Python values) is closed over as it is, as in JAX.
     sig = _split_call(args, kwargs, keep_static=lambda i: i not in diff, traced=lambda i, x: i in diff,
-                      on_bad=lambda x: TypeError(f"Argument '{x}' of type {type(x)} is not a valid JAX type."))
+                      on_bad=_not_valid_type)
     position = {i: j for j, i in enumerate(sorted(diff))}
     wrt = [position[i] for k in argnums_t for i in range(*bounds[k])]   # traced inputs, in argnums order
     for j in wrt:
         if not dtypes.is_float(sig.avals[j].dtype):
             raise _wrt_error(sig.avals[j].dtype)
-    outer = trace_stack()[-1]
-    concrete = [_concrete_np(x, av) for x, av in zip(sig.dynamic, sig.avals)] if outer.track_concrete else None
-    active = [True] * len(sig.dynamic)
-    box = {}
-
-    def flat_fun(*tracers):
-        a, kw = sig.rebuild(tracers)
-        out, aux = _scalar_output(fun(*a, **kw), has_aux)
-        aux_leaves, box["aux_tree"] = tree_util.tree_flatten(aux)
-        return [out, *aux_leaves]
-
-    inner = _trace(flat_fun, sig.avals, name=_fun_name(fun), concrete_args=concrete, active=active,
-                   label=f"the function {_fun_name(fun)} for grad")
+    name = fun_name(fun)
+    flat, trees = flatten_fun(functools.partial(sig.call, fun), f"the function {name} for grad", has_aux,
+                              check_out=_check_scalar)
+    inner = trace(flat, sig.avals, name=name, concrete_args=concrete_args(sig.dynamic, sig.avals),
+                  active=[True] * len(sig.dynamic), label=f"the function {name} for grad")
     with building():
-        vjp_name = reverse.vjp(inner.module, inner.name, wrt=wrt, seeds=[0],
-                                   strong_zero=config.irgrad_strong_zero)
+        vjp_name = reverse.vjp(inner.module, inner.name, wrt=wrt, seeds=[0], strong_zero=config.irgrad_strong_zero)
     out0 = inner.out_avals[0]
     seed = Array(np.ones((), out0.dtype), weak_type=out0.weak_type)
     call_args = [*sig.dynamic, *inner.captures, seed]
@@ -650,49 +570,25 @@ def _value_and_grad_traced(fun, argnums, has_aux, args, kwargs):
     grad_avals = [sig.avals[j] for j in wrt]
     results = emit_call(inner.module, vjp_name, call_args, call_avals, inner.out_avals + grad_avals)
     n_out = len(inner.out_avals)
-    value, aux_leaves, grads = results[0], results[1:n_out], iter(results[n_out:])
-    aux = tree_util.tree_unflatten(box["aux_tree"], aux_leaves) if has_aux else None
-    per_arg = []
-    for k in argnums_t:
-        arg_leaves = [next(grads) for _ in range(*bounds[k])]
-        per_arg.append(tree_util.tree_unflatten(tree_util.tree_structure(args[k]), arg_leaves))
-    g = per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
-    return value, aux, g
-
-
-def _concrete_np(x, aval):
-    v = concrete_value(x)
-    return None if v is None else np.asarray(v, aval.dtype)
+    value, aux = trees.unflatten(results[:n_out])
+    grads = iter(results[n_out:])
+    per_arg = [tree_util.tree_unflatten(tree_util.tree_structure(args[k]), [next(grads) for _ in range(*bounds[k])])
+               for k in argnums_t]
+    return value, aux, per_arg[0] if isinstance(argnums, int) else tuple(per_arg)
 
 
 def _transformation(kind, fun, argnums, has_aux, package):
     """The function grad / value_and_grad return: traced inline under an outer
-    transformation, run through a cached JitFunction at top level."""
+    transformation, run through a cached TransformRunner at top level."""
     nums = argnums if isinstance(argnums, int) else tuple(argnums)
-    key = (kind, _fun_key(fun), nums, has_aux)
-
-    def traced(*args, **kwargs):
-        return package(*_value_and_grad_traced(fun, argnums, has_aux, args, kwargs))
+    key = (kind, fun_key(fun), nums, has_aux)
+    run = staged(key, lambda *a, **kw: package(*_value_and_grad_traced(fun, argnums, has_aux, a, kw)), argnums,
+                 f"{kind}_{fun_name(fun)}")
 
     def transformed(*args, **kwargs):
-        if trace_stack():
-            return traced(*args, **kwargs)
-        _argnums_tuple(argnums, len(args))
-        return _top_level(key, traced, argnums, f"{kind}_{_fun_name(fun)}")(*args, **kwargs)
-
+        argnums_tuple(argnums, len(args))
+        return run(*args, **kwargs)
     return wrap_transformed(transformed, fun, key)
-
-
-def wrap_transformed(transformed, fun, key):
-    """Give a transformation's function `fun`'s name and docs, and the cache key that
-    `_fun_key` reads when it is transformed again."""
-    try:
-        functools.update_wrapper(transformed, fun)
-    except (AttributeError, TypeError):
-        pass
-    transformed.__wrapped__ = fun
-    transformed._irgrad_key = key
-    return transformed
 
 
 def value_and_grad(fun, argnums=0, has_aux=False):

@@ -31,7 +31,8 @@ import numpy as np
 
 from . import devices as _devices
 from . import dtypes, files, tree_util
-from .export import ShapeDtypeStruct, export, leaf_paths, load, tree_from_json
+from .export import ShapeDtypeStruct, export, load, tree_from_json
+from .tree_util import leaf_paths
 
 # Short dtype names accepted by --arg (any NumPy dtype name works too: float32, int8, ...).
 DTYPES = {"f16": "float16", "f32": "float32", "f64": "float64", "i8": "int8", "i16": "int16", "i32": "int32",
@@ -165,7 +166,7 @@ def _describe(meta: dict, path: str, digest: str) -> list[str]:
              f"versions:  artifact format {meta['format']}, exported by irgrad {meta['irgrad']} with IREE compiler "
              f"{meta.get('iree_compiler', '?')}",
              f"inputs:    {ins} (in iree-run-module --input order)"]
-    lines += [f"  {i}: {p} {show(a)}" for i, (p, a) in enumerate(zip(leaf_paths(ins), meta["in_avals"]))]
+    lines += [f"  {i}: {p} {show(a)}" for i, (p, a) in enumerate(zip(leaf_paths(ins, "args"), meta["in_avals"]))]
     lines.append(f"outputs:   {outs}")
     lines += [f"  {i}: {p} {show(a)}" for i, (p, a) in enumerate(zip(leaf_paths(outs, "out"), meta["out_avals"]))]
     return lines

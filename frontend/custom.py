@@ -19,8 +19,8 @@ import numpy as np
 from irgrad.passes.ir import emit_custom_call, emit_self_call, resolve_self_calls
 
 from . import dtypes, tree_util
-from .api import _copy_function, _fun_name, _trace
-from .core import Tracer, UnexpectedTracerError, aval_of, concrete_value, trace_stack, user_location
+from .core import Tracer, UnexpectedTracerError, aval_of, trace_stack, user_location
+from .staging import concrete_args, copy_function, flatten_fun, fun_name, function_type, trace
 from .transforms import float0
 
 _tracing_rules = threading.local()
@@ -56,12 +56,6 @@ def _rules_of(f, split, primal, out_tree, captures):
         frames.pop()
 
 
-def _function_type(module, name):
-    from irgrad.passes import ad
-    from irgrad.passes.ir import ir
-    return ir.FunctionType(ir.TypeAttr(ad.lookup(module, name).attributes["function_type"]).value)
-
-
 def _check_captures(name, traces) -> None:
     """JAX's error for a custom function (or rule) closing over a value that is being
     differentiated: the passes give captured values no derivative, so it would be lost."""
@@ -84,20 +78,20 @@ def _own_rule(f):
 
 
 def _self_call(frame, split):
-    trace = trace_stack()[-1]
-    values = [trace.lift(x, av) for x, av in zip(split.leaves, split.avals)]
-    values += [trace.lift(x, av) for caps in frame.captures for x, av in caps]
+    outer = trace_stack()[-1]
+    values = [outer.lift(x, av) for x, av in zip(split.leaves, split.avals)]
+    values += [outer.lift(x, av) for caps in frame.captures for x, av in caps]
     primal = frame.primal
 
     def build():
         from irgrad.passes.ir import tensor_type
-        _copy_function(primal.module, primal.name, trace.module)
-        n_primal = len(_function_type(trace.module, primal.name).inputs)
-        _extend_args(trace.module, primal.name, [v.type for v in values[n_primal:]])
+        copy_function(primal.module, primal.name, outer.module)
+        n_primal = len(function_type(outer.module, primal.name).inputs)
+        _extend_args(outer.module, primal.name, [v.type for v in values[n_primal:]])
         return emit_self_call(primal.name, [tensor_type(av.shape, av.dtype) for av in primal.out_avals], values)
     frame.used = True
-    results = trace.emit(build)
-    return tree_util.tree_unflatten(frame.out_tree, [Tracer(trace, r, av) for r, av in zip(results, primal.out_avals)])
+    results = outer.emit(build)
+    return tree_util.tree_unflatten(frame.out_tree, [Tracer(outer, r, av) for r, av in zip(results, primal.out_avals)])
 
 
 def _resolve(fun, args, kwargs):
@@ -132,16 +126,8 @@ class _Split:
         return [self.args[i] for i in self.nondiff]
 
     def concrete(self):
-        outer = trace_stack()[-1]
-        if not outer.track_concrete:
-            return None
-        vals = [concrete_value(x) for x in self.leaves]
-        return None if any(v is None for v in vals) else [np.asarray(v, av.dtype) for v, av in zip(vals, self.avals)]
-
-
-def _check_leaf(x, what):
-    if not isinstance(x, Tracer | np.ndarray | np.generic | int | float | bool) and not hasattr(x, "dtype"):
-        raise TypeError(f"{what} returned a value of type {type(x)}, which is not a valid JAX type")
+        values = concrete_args(self.leaves, self.avals)
+        return None if values is None or any(v is None for v in values) else values
 
 
 def _add_unused_args(traced, avals_lists):
@@ -167,39 +153,32 @@ def _extend_args(module, name, types):
 
 def _emit(kind, split, primal, rules, traces, out_tree, self_calls=False):
     """Emit the custom call in the current trace; the outputs as a pytree of tracers."""
-    trace = trace_stack()[-1]
+    outer = trace_stack()[-1]
     operands = [*split.leaves, *[c for t in traces for c in t.captures]]
     avals = [*split.avals, *[a for t in traces for a in t.capture_avals]]
-    values = [trace.lift(x, av) for x, av in zip(operands, avals)]
+    values = [outer.lift(x, av) for x, av in zip(operands, avals)]
     _add_unused_args(primal, [t.capture_avals for t in traces[1:]])
 
     def build():
         from irgrad.passes.ir import tensor_type
         for t in traces:
-            _copy_function(t.module, t.name, trace.module)
+            copy_function(t.module, t.name, outer.module)
         types = [tensor_type(av.shape, av.dtype) for av in primal.out_avals]
         names = {k: t.name for k, t in rules.items()}
         sizes = [len(split.leaves), *[len(t.captures) for t in traces]]
         if self_calls:
-            resolve_self_calls(trace.module, set(names.values()), kind, names, sizes)
+            resolve_self_calls(outer.module, set(names.values()), kind, names, sizes)
         return emit_custom_call(primal.name, types, values, kind, names, sizes)
 
-    results = trace.emit(build)
-    return tree_util.tree_unflatten(out_tree, [Tracer(trace, r, av) for r, av in zip(results, primal.out_avals)])
+    results = outer.emit(build)
+    return tree_util.tree_unflatten(out_tree, [Tracer(outer, r, av) for r, av in zip(results, primal.out_avals)])
 
 
 def _trace_primal(fun, split, name):
-    box = {}
-
-    def flat(*tracers):
-        out = fun(*split.full(tracers))
-        leaves, box["tree"] = tree_util.tree_flatten(out)
-        for x in leaves:
-            _check_leaf(x, f"custom function {name}")
-        return leaves
-    traced = _trace(flat, split.avals, name=name, concrete_args=split.concrete(),
-                    label=f"the custom-derivative function {name}")
-    return traced, box["tree"]
+    flat, trees = flatten_fun(lambda *t: fun(*split.full(t)), f"custom function {name}")
+    traced = trace(flat, split.avals, name=name, concrete_args=split.concrete(),
+                   label=f"the custom-derivative function {name}")
+    return traced, trees.out
 
 
 def _check_same_outputs(rule, name, got, want):
@@ -225,7 +204,7 @@ class _CustomFunction:
         return self if obj is None else functools.partial(self, obj)
 
     def __call__(self, *args, **kwargs):
-        name = _fun_name(self.fun)
+        name = fun_name(self.fun)
         self._check_defined(name)
         args = _resolve(self.fun, args, kwargs)
         if not trace_stack():
@@ -285,31 +264,30 @@ class custom_vjp(_CustomFunction):
         return {"fwd": fwd, "bwd": self._trace_bwd(split, name, out_tree, primal, fwd, res_tree)}
 
     def _trace_fwd(self, split, name, out_tree, primal):
-        box = {}
+        who = f"Custom VJP fwd rule {fun_name(self.fwd)} for function {name}"
 
-        def flat(*tracers):
+        def fwd(*tracers):
             r = self.fwd(*split.full(tracers))
             if not (isinstance(r, tuple | list) and len(r) == 2):
-                raise TypeError(f"Custom VJP fwd rule {_fun_name(self.fwd)} for function {name} must produce a pair "
-                                "(list or tuple of length two) representing primal outputs and residuals (values "
-                                "stored from the forward pass for use on the backward pass), got "
-                                f"{type(r).__name__}.")
-            out, res = r
-            out_leaves, tree = tree_util.tree_flatten(out)
+                raise TypeError(f"{who} must produce a pair (list or tuple of length two) representing primal "
+                                "outputs and residuals (values stored from the forward pass for use on the backward "
+                                f"pass), got {type(r).__name__}.")
+            return r
+
+        def check_out(out):
+            tree = tree_util.tree_structure(out)
             if tree != out_tree:
-                raise TypeError(f"Custom VJP fwd rule {_fun_name(self.fwd)} for function {name} must produce a pair "
-                                "(list or tuple of length two) where the first element represents the primal output "
-                                f"(equal in value to the output of the custom_vjp-decorated function {name}, and in "
-                                "particular of the same container/pytree structure), but instead the fwd rule "
-                                f"output's first element had container/pytree structure:\n    {tree}\nwhile the "
-                                f"custom_vjp-decorated function {name} had output container/pytree structure:\n"
-                                f"    {out_tree}.")
-            res_leaves, box["res"] = tree_util.tree_flatten(res)
-            return [*out_leaves, *res_leaves]
-        traced = _trace(flat, split.avals, name=f"{name}_fwd", concrete_args=split.concrete(),
-                        label=f"the custom_vjp fwd rule of {name}")
+                raise TypeError(f"{who} must produce a pair (list or tuple of length two) where the first element "
+                                "represents the primal output (equal in value to the output of the custom_vjp-"
+                                f"decorated function {name}, and in particular of the same container/pytree "
+                                "structure), but instead the fwd rule output's first element had container/pytree "
+                                f"structure:\n    {tree}\nwhile the custom_vjp-decorated function {name} had output "
+                                f"container/pytree structure:\n    {out_tree}.")
+        flat, trees = flatten_fun(fwd, who, has_aux=True, check_out=check_out)
+        traced = trace(flat, split.avals, name=f"{name}_fwd", concrete_args=split.concrete(),
+                       label=f"the custom_vjp fwd rule of {name}")
         _check_same_outputs("VJP fwd", name, traced.out_avals[:len(primal.out_avals)], primal.out_avals)
-        return traced, box["res"]
+        return traced, trees.aux
 
     def _trace_bwd(self, split, name, out_tree, primal, fwd, res_tree):
         n_out = len(primal.out_avals)
@@ -350,7 +328,7 @@ class custom_vjp(_CustomFunction):
                                          f"shape {aval_of(gl).shape} for an argument of shape {av.shape}")
                     out.append(jnp.asarray(gl, av.dtype))
             return out
-        return _trace(flat, [*res_avals, *[primal.out_avals[j] for j in float_outs]], name=f"{name}_bwd",
+        return trace(flat, [*res_avals, *[primal.out_avals[j] for j in float_outs]], name=f"{name}_bwd",
                       label=f"the custom_vjp bwd rule of {name}")
 
 
@@ -429,6 +407,6 @@ class custom_jvp(_CustomFunction):
                                     f"{av.str_short()} (function {name}).")
                 touts.append(jnp.asarray(tl, av.dtype))
             return [*out_leaves, *touts]
-        traced = _trace(flat, [*split.avals, *t_avals], name=f"{name}_jvp", label=f"the custom_jvp rule of {name}")
+        traced = trace(flat, [*split.avals, *t_avals], name=f"{name}_jvp", label=f"the custom_jvp rule of {name}")
         _check_same_outputs("JVP", name, traced.out_avals[:len(primal.out_avals)], primal.out_avals)
         return traced

@@ -142,8 +142,8 @@ _namedtuples: dict = {}   # (module, name, fields) -> type made up on load
 
 
 def _node(treedef):
-    # PyTreeDef's node type and aux data (frontend/tree_util.py keeps them private).
-    return treedef._node_type, treedef._aux
+    """(node type, aux data) of a PyTreeDef; (None, None) for a leaf."""
+    return treedef.node_data() or (None, None)
 
 
 def tree_to_json(treedef, what: str = "pytree"):
@@ -166,7 +166,7 @@ def tree_to_json(treedef, what: str = "pytree"):
                 raise TypeError(f"irgrad.export: the {what} has a dict key {k!r} of type {type(k).__name__}; "
                                 "artifacts support str and int keys")
         return {_KEYED[node_type]: [[k, c] for k, c in zip(aux, children)]}
-    if tree_util._is_namedtuple_type(node_type):
+    if tree_util.is_namedtuple_type(node_type):
         return {"namedtuple": node_type.__qualname__, "module": node_type.__module__,
                 "fields": list(node_type._fields), "children": children}
     raise TypeError(f"irgrad.export: the {what} contains a {node_type.__name__} node; artifacts describe "
@@ -181,7 +181,7 @@ def _namedtuple_type(spec):
     found = sys.modules.get(module)
     for part in name.split("."):
         found = getattr(found, part, None)
-    if isinstance(found, type) and tree_util._is_namedtuple_type(found) and tuple(found._fields) == fields:
+    if isinstance(found, type) and tree_util.is_namedtuple_type(found) and tuple(found._fields) == fields:
         return found
     key = (module, name, fields)
     if key not in _namedtuples:
@@ -306,17 +306,16 @@ def export(fn, *args, target: str | None = None, device=None, cpu: str = "host")
         check_cpu(cpu, "irgrad.export: cpu")
     leaves, in_tree = tree_util.tree_flatten(args)
     in_tree_json = tree_to_json(in_tree, "input pytree")
-    in_avals = [_abstract(x, p) for x, p in zip(leaves, leaf_paths(in_tree))]
+    in_avals = [_abstract(x, p) for x, p in zip(leaves, tree_util.leaf_paths(in_tree, "args"))]
     fun = _plain_function(fn)
     name = getattr(fun, "__name__", None) or type(fun).__name__
     jitted = JitFunction(fun, name=name)   # traced only (abstractly); compiled below for `platform`
     lowered = jitted.lower(*tree_util.tree_unflatten(in_tree, [_stand_in(a) for a in in_avals]))
-    text, entry = lowered.as_text(), lowered._entry
-    traced = entry.traced
+    text, traced = lowered.as_text(), lowered.traced
     meta = {
         "format": artifact.FORMAT_VERSION, "irgrad": artifact.irgrad_version(), "function": name,
         "target": platform, "backend": backend(platform).target, "iree_compiler": compiler_version(),
-        "in_tree": in_tree_json, "out_tree": tree_to_json(entry.out_tree, "output pytree"),
+        "in_tree": in_tree_json, "out_tree": tree_to_json(lowered.out_tree, "output pytree"),
         "in_avals": avals_to_json(traced.in_avals), "out_avals": avals_to_json(traced.out_avals),
     }
     flags = []
@@ -400,17 +399,6 @@ class Exported(_Signature):
 # --------------------------------------------------------------------------- load
 
 
-def leaf_paths(treedef, prefix="args"):
-    """JAX-style key paths of a PyTreeDef's leaves, e.g. "args[0]['w']"."""
-    node_type, aux = _node(treedef)
-    if node_type is None:
-        yield prefix
-        return
-    children = treedef.children()
-    for key, child in zip(tree_util._child_keys(node_type, aux, len(children)), children):
-        yield from leaf_paths(child, prefix + tree_util._keystr(node_type, key))
-
-
 class Loaded(_Signature):
     """An artifact loaded for a device; call it with the pytrees it was exported for."""
 
@@ -422,7 +410,7 @@ class Loaded(_Signature):
         self.name = name
         self.sha256 = artifact.sha256(data)
         self.device = self.device or devices.resolve(self.target)
-        self._paths = list(leaf_paths(self.in_tree))
+        self._paths = list(tree_util.leaf_paths(self.in_tree, "args"))
 
     @property
     def versions(self) -> dict:

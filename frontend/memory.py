@@ -44,6 +44,6 @@ def run(call, inputs, what: str, device, out_avals, out_tree):
     except RuntimeError as e:
         if "RESOURCE_EXHAUSTED" not in str(e):
             raise
-        from .export import leaf_paths
+        from .tree_util import leaf_paths
         paths = list(leaf_paths(out_tree, "out"))
         raise ResourceExhaustedError(explain_oom(what, device, out_avals, paths, str(e))) from None

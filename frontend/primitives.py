@@ -624,11 +624,11 @@ PRIMITIVES["bitcast_convert_type"] = Primitive(
 # ------------------------------------------------------------------------ fma
 
 def _fma_impl(a, b, c):
-    """a * b + c rounded once (float32 exactly: see random_bits._fma32; float16 via float32)."""
+    """a * b + c rounded once (float32 exactly: see random_bits.fma32; float16 via float32)."""
     if a.dtype == np.float64:
         return a * b + c
-    from .random_bits import _fma32
-    return _fma32(a, b, c).astype(a.dtype)
+    from .random_bits import fma32
+    return fma32(a, b, c).astype(a.dtype)
 
 
 elementwise("fma", _fma_impl, {"f": _in_f32(math.fma)})   # float16: one f32 fma, rounded, on every CPU

@@ -91,10 +91,10 @@ def _threefry_impl(k0, k1, x0, x1, *, out):
 def _threefry_body(k0, k1, x0, x1, *, out, word_dim):
     """The 20 rounds on i32 scalars: wrapping adds, rotations (two shifts and an or), xors."""
     c = lambda v: scalar_constant(v, k0.type)
-    ks = (k0, k1, arith.xori(arith.xori(k0, k1), c(rb._KS_PARITY)))
+    ks = (k0, k1, arith.xori(arith.xori(k0, k1), c(rb.KS_PARITY)))
     x0, x1 = arith.addi(x0, ks[0]), arith.addi(x1, ks[1])
     for step in range(5):
-        for r in rb._ROTATIONS[step % 2]:
+        for r in rb.ROTATIONS[step % 2]:
             x0 = arith.addi(x0, x1)
             x1 = arith.xori(arith.ori(arith.shli(x1, c(r)), arith.shrui(x1, c(32 - r))), x0)
         x0 = arith.addi(x0, ks[(step + 1) % 3])
@@ -170,7 +170,7 @@ def _split_traced(key, shape, partitionable: bool):
 def _random_bits_traced(key, bit_width: int, shape, partitionable: bool):
     """`rb.random_bits` (8/16/32 bits) on a traced key."""
     n = math.prod(shape)
-    uint = rb._UINT_BY_BITS[bit_width]
+    uint = rb.UINT_BY_BITS[bit_width]
     if n == 0:
         return jnp.zeros(shape, uint)
     if partitionable:
@@ -213,7 +213,7 @@ def _mul(a, b):
 
 
 def _f32(bits: int) -> np.float32:
-    return rb._f32_from_bits(bits)
+    return rb.f32_from_bits(bits)
 
 
 def _float_operand(v, dtype):
@@ -225,10 +225,10 @@ def _float_operand(v, dtype):
 
 
 def _uniform_traced(key, shape, dt, minval, maxval, partitionable: bool):
-    """`rb._uniform` with irgrad.numpy ops: mantissa bits under 1.0's exponent, minus 1, then an FMA."""
+    """`rb.uniform` with irgrad.numpy ops: mantissa bits under 1.0's exponent, minus 1, then an FMA."""
     info = np.finfo(dt)
     nbits, nmant = info.bits, info.nmant
-    uint = rb._UINT_BY_BITS[nbits]
+    uint = rb.UINT_BY_BITS[nbits]
     minval, maxval = _float_operand(minval, dt), _float_operand(maxval, dt)
     for v in (minval, maxval):
         if np.broadcast_shapes(shape, v.shape) != shape:
@@ -237,7 +237,7 @@ def _uniform_traced(key, shape, dt, minval, maxval, partitionable: bool):
     one_bits = np.array(1.0, dt).view(uint)
     floats = _bitcast((raw >> uint(nbits - nmant)) | one_bits, dt) - dt.type(1.0)
     span = maxval - minval
-    if dt == np.float16:  # each op rounded, as rb._uniform (see the note above rb.uniform)
+    if dt == np.float16:  # each op rounded, as rb.uniform (see the note above rb.uniform)
         vals = _f16_product(floats, span) + minval
     else:
         vals = _fma(floats, span, minval)
@@ -258,7 +258,7 @@ def _f16_product(u, span):
 
 
 def _xla_log(y):
-    """XLA CPU's float32 `log` (see rb._xla_log_f32), with irgrad.numpy ops."""
+    """XLA CPU's float32 `log` (see rb.xla_log_f32), with irgrad.numpy ops."""
     z = jnp.maximum(y, _f32(0x00800000))
     zb = _bitcast(z, np.uint32)
     e = jnp.astype(jnp.astype(zb >> np.uint32(23), np.int32) - np.int32(127), np.float32) + np.float32(1)
@@ -281,13 +281,13 @@ def _xla_log(y):
 
 
 def _xla_log1p(x):
-    """XLA CPU's float32 `log1p` (see rb._xla_log1p_f32)."""
+    """XLA CPU's float32 `log1p` (see rb.xla_log1p_f32)."""
     large = _xla_log(x + np.float32(1))
     x2 = _mul(x, x)
-    num, den = np.float32(rb._LOG1P_NUM[0]), np.float32(rb._LOG1P_DEN[0])
-    for c in rb._LOG1P_NUM[1:]:
+    num, den = np.float32(rb.LOG1P_NUM[0]), np.float32(rb.LOG1P_DEN[0])
+    for c in rb.LOG1P_NUM[1:]:
         num = _fma(num, x, np.float32(c))
-    for c in rb._LOG1P_DEN[1:]:
+    for c in rb.LOG1P_DEN[1:]:
         den = _fma(den, x, np.float32(c))
     small = x + (_mul(_mul(x, x2), num / den) + _mul(np.float32(-0.5), x2))
     return jnp.where(jnp.abs(x) < np.float32(0.41421356237309504880), small, large)
@@ -298,8 +298,8 @@ def _erf_inv(a):
     w_neg = _xla_log1p(_mul(a, -a))
     small = w_neg > np.float32(-5)
     w = jnp.where(small, np.float32(-2.5) - w_neg, jnp.sqrt(-w_neg) + np.float32(-3))
-    p = jnp.where(small, np.float32(rb._ERFINV_SMALL[0]), np.float32(rb._ERFINV_LARGE[0]))
-    for cs, cl in zip(rb._ERFINV_SMALL[1:], rb._ERFINV_LARGE[1:]):
+    p = jnp.where(small, np.float32(rb.ERFINV_SMALL[0]), np.float32(rb.ERFINV_LARGE[0]))
+    for cs, cl in zip(rb.ERFINV_SMALL[1:], rb.ERFINV_LARGE[1:]):
         p = _fma(w, p, jnp.where(small, np.float32(cs), np.float32(cl)))
     p = jnp.where(jnp.abs(a) == np.float32(1), np.float32(np.inf), p)
     return a * p
@@ -329,7 +329,7 @@ def _int_bound(v):
         if not np.issubdtype(v.dtype, np.integer):
             return jnp.astype(v, np.int32)
         return v
-    return Array(rb._int_bounds_array(_host(v)))
+    return Array(rb.int_bounds_array(_host(v)))
 
 
 def _convert_and_clip(v, dt, shape):
@@ -342,7 +342,7 @@ def _convert_and_clip(v, dt, shape):
 
 
 def _randint_core(key, shape, minval, maxval, dt, partitionable: bool):
-    """`rb._randint` with irgrad.numpy ops on uint32 (32-bit dtypes): two draws combined modulo span."""
+    """`rb.randint` with irgrad.numpy ops on uint32 (32-bit dtypes): two draws combined modulo span."""
     info = np.iinfo(dt)
     mn, mx = _convert_and_clip(minval, dt, shape), _convert_and_clip(maxval, dt, shape)
     k1, k2 = _split_keys(key, (2,), partitionable)
@@ -360,7 +360,7 @@ def _randint_core(key, shape, minval, maxval, dt, partitionable: bool):
 
 
 def _randint_traced(key, shape, minval, maxval, dtype, partitionable: bool):
-    dt = rb._canonical_dtype(dtype)
+    dt = rb.canonical_dtype(dtype)
     if not np.issubdtype(dt, np.integer):
         raise TypeError(f"randint only accepts integer dtypes, got {dt}")
     info = np.iinfo(dt)
@@ -411,7 +411,7 @@ def split(key, num=2) -> Array:
     >>> split(PRNGKey(0)).shape
     (2, 2)
     """
-    return _split_keys(key, rb._shape_tuple(num), _partitionable())
+    return _split_keys(key, rb.shape_tuple(num), _partitionable())
 
 
 def fold_in(key, data) -> Array:
@@ -430,9 +430,9 @@ def fold_in(key, data) -> Array:
         data = _host(data)
         if np.ndim(data):
             raise TypeError(f"fold_in accepts a scalar, but was given an array of shape {np.shape(data)}")
-        if isinstance(data, int) and not isinstance(data, bool) and not 0 <= data <= rb._MASK32:
+        if isinstance(data, int) and not isinstance(data, bool) and not 0 <= data <= rb.MASK32:
             raise OverflowError(f"Python integer {data} out of bounds for uint32")
-        d = np.uint32(int(np.asarray(data).astype(np.int64)) & rb._MASK32)
+        d = np.uint32(int(np.asarray(data).astype(np.int64)) & rb.MASK32)
     return _threefry(*_key_words(key), np.uint32(0), d, "pair")   # threefry_2x32(key, [0, data])
 
 
@@ -444,10 +444,10 @@ def bits(key, shape=(), dtype=np.uint32) -> Array:
     """
     if not _traced(key):
         return _wrap(rb.bits(_key(key), shape, dtype, **_mode()))
-    dt = rb._canonical_dtype(dtype)
+    dt = rb.canonical_dtype(dtype)
     if not np.issubdtype(dt, np.unsignedinteger):
         raise ValueError(f"dtype argument to `bits` must be an unsigned int dtype, got {dt}")
-    return _random_bits_traced(key, dt.itemsize * 8, rb._shape_tuple(shape), _partitionable())
+    return _random_bits_traced(key, dt.itemsize * 8, rb.shape_tuple(shape), _partitionable())
 
 
 def uniform(key, shape=(), dtype=np.float32, minval=0.0, maxval=1.0) -> Array:
@@ -458,8 +458,8 @@ def uniform(key, shape=(), dtype=np.float32, minval=0.0, maxval=1.0) -> Array:
     """
     if not _traced(key, minval, maxval):
         return _wrap(rb.uniform(_key(key), shape, dtype, _host(minval), _host(maxval), **_mode()))
-    dt = rb._float_dtype(dtype, "uniform")
-    return _uniform_traced(key, rb._shape_tuple(shape), dt, minval, maxval, _partitionable())
+    dt = rb.float_dtype(dtype, "uniform")
+    return _uniform_traced(key, rb.shape_tuple(shape), dt, minval, maxval, _partitionable())
 
 
 def normal(key, shape=(), dtype=np.float32) -> Array:
@@ -470,7 +470,7 @@ def normal(key, shape=(), dtype=np.float32) -> Array:
     """
     if not _traced(key):
         return _wrap(rb.normal(_key(key), shape, dtype, **_mode()))
-    return _normal_traced(key, rb._shape_tuple(shape), rb._float_dtype(dtype, "normal"), _partitionable())
+    return _normal_traced(key, rb.shape_tuple(shape), rb.float_dtype(dtype, "normal"), _partitionable())
 
 
 def randint(key, shape, minval, maxval, dtype=np.int32) -> Array:
@@ -481,7 +481,7 @@ def randint(key, shape, minval, maxval, dtype=np.int32) -> Array:
     """
     if not _traced(key, minval, maxval):
         return _wrap(rb.randint(_key(key), shape, _host(minval), _host(maxval), dtype, **_mode()))
-    return _randint_traced(key, rb._shape_tuple(shape), minval, maxval, dtype, _partitionable())
+    return _randint_traced(key, rb.shape_tuple(shape), minval, maxval, dtype, _partitionable())
 
 
 def bernoulli(key, p=0.5, shape=None) -> Array:
@@ -492,13 +492,13 @@ def bernoulli(key, p=0.5, shape=None) -> Array:
     """
     if not _traced(key, p):
         return _wrap(rb.bernoulli(_key(key), _host(p), shape, **_mode()))
-    p = p if _traced(p) else Array(rb._canonical_array(_host(p)))
+    p = p if _traced(p) else Array(rb.canonical_array(_host(p)))
     if not np.issubdtype(p.dtype, np.floating):
         raise TypeError(f"bernoulli probability `p` must have a floating dtype, got {p.dtype}.")
-    shape = p.shape if shape is None else rb._shape_tuple(shape)
+    shape = p.shape if shape is None else rb.shape_tuple(shape)
     if np.broadcast_shapes(shape, p.shape) != shape:
         raise ValueError(f"bernoulli: p shape {p.shape} not broadcast-compatible with {shape}")
-    dt = rb._float_dtype(p.dtype, "bernoulli")
+    dt = rb.float_dtype(p.dtype, "bernoulli")
     return _uniform_traced(key, shape, dt, 0.0, 1.0, _partitionable()) < p
 
 
@@ -506,9 +506,9 @@ def gumbel(key, shape=(), dtype=np.float32) -> Array:
     """Gumbel samples, -log(-log(u)) (float32)."""
     if not _traced(key):
         return _wrap(rb.gumbel(_key(key), shape, dtype, **_mode()))
-    if rb._canonical_dtype(dtype) != _F32:
+    if rb.canonical_dtype(dtype) != _F32:
         raise ValueError(f"gumbel is implemented for float32 only, got {np.dtype(dtype)}")
-    return _gumbel_traced(key, rb._shape_tuple(shape), _partitionable())
+    return _gumbel_traced(key, rb.shape_tuple(shape), _partitionable())
 
 
 def permutation(key, x, axis=0, independent=False) -> Array:
@@ -545,7 +545,7 @@ def choice(key, a, shape=(), replace=True, p=None, axis=0) -> Array:
         return _wrap(rb.choice(_key(key), _host(a), shape, replace, _host(p), axis, **_mode()))
     if not isinstance(shape, (list, tuple)):
         raise TypeError(f"shape argument of choice must be a sequence, got {shape}")
-    shape = rb._shape_tuple(shape)
+    shape = rb.shape_tuple(shape)
     arr = jnp.asarray(a)
     if arr.ndim == 0:
         n_inputs = operator.index(_host(a))
@@ -583,7 +583,7 @@ def _axis(axis, ndim) -> int:
 def _shuffle_traced(key, x, axis: int, partitionable: bool):
     """JAX's `_shuffle`: ceil(3 ln n / ln(2**32 - 1)) rounds (n = x.size), each a stable sort of
     `x` along `axis` by fresh random uint32 keys (lax.sort_key_val; here primitives.sort)."""
-    rounds = int(np.ceil(3 * np.log(max(1, x.size)) / np.log(rb._MASK32)))
+    rounds = int(np.ceil(3 * np.log(max(1, x.size)) / np.log(rb.MASK32)))
     for _ in range(rounds):
         keys = _split_keys(key, (2,), partitionable)
         key, subkey = keys[0], keys[1]
@@ -602,7 +602,7 @@ def _take(arr, ind, axis: int):
 
 
 def _probabilities(p, n_inputs: int):
-    p = p if _traced(p) else Array(rb._canonical_array(_host(p)))
+    p = p if _traced(p) else Array(rb.canonical_array(_host(p)))
     if not np.issubdtype(p.dtype, np.floating):
         p = jnp.astype(p, np.float32)
     if p.shape != (n_inputs,):
@@ -633,7 +633,7 @@ def _scan_last(x):
 
 
 def _xla_cumsum(x):
-    """float32 cumsum in XLA CPU's summation order (see rb._xla_cumsum_f32): sequential up to
+    """float32 cumsum in XLA CPU's summation order (see rb.xla_cumsum_f32): sequential up to
     16 elements; else rows of 16 scanned sequentially, offset by the scanned row totals."""
     n = x.shape[0]
     if n <= 16:

@@ -28,7 +28,7 @@ Legacy mode (``partitionable=False``, JAX's ``_threefry_split_original`` / ``_th
   key from ``split(key, nblocks + 1)`` (the last key for the remainder).
 
 Float arithmetic follows what XLA's CPU backend emits: float32 throughout, with the multiply-adds
-that LLVM contracts into FMA instructions evaluated as single-rounding FMAs (see ``_fma32``).  In
+that LLVM contracts into FMA instructions evaluated as single-rounding FMAs (see ``fma32``).  In
 particular ``erf_inv`` reproduces XLA's float32 ``ErfInv`` (M. Giles' polynomials, via CHLO), including
 XLA's own ``log1p``/``log`` expansions, so ``normal`` matches JAX exactly on an FMA-capable x86-64 host.
 
@@ -64,13 +64,13 @@ __all__ = [
 ]
 
 _U32 = np.uint32
-_MASK32 = 0xFFFFFFFF
+MASK32 = 0xFFFFFFFF
 # Rotation constants of the two alternating groups of four rounds, and the key-schedule parity word.
-_ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
-_KS_PARITY = 0x1BD11BDA
-_UINT_BY_BITS = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
+ROTATIONS = ((13, 15, 26, 6), (17, 29, 16, 24))
+KS_PARITY = 0x1BD11BDA
+UINT_BY_BITS = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
 # Legacy mode: the most counts one key hashes in a single iota (JAX uses ``iinfo(uint32).max``).
-_LEGACY_BLOCK = _MASK32
+_LEGACY_BLOCK = MASK32
 # x64 disabled: JAX silently narrows these.
 _CANONICAL = {
     np.dtype(np.float64): np.dtype(np.float32),
@@ -85,12 +85,12 @@ _CANONICAL = {
 # ----------------------------------------------------------------------------------------------------
 
 
-def _canonical_dtype(dtype) -> np.dtype:
+def canonical_dtype(dtype) -> np.dtype:
     dt = np.dtype(dtype)
     return _CANONICAL.get(dt, dt)
 
 
-def _canonical_array(x) -> np.ndarray:
+def canonical_array(x) -> np.ndarray:
     """``jnp.asarray`` with x64 off: Python ints -> int32 (overflow checked), floats -> float32."""
     if isinstance(x, (bool, np.bool_)):
         return np.asarray(x, dtype=np.bool_)
@@ -101,10 +101,10 @@ def _canonical_array(x) -> np.ndarray:
     if isinstance(x, float):
         return np.asarray(x, dtype=np.float32)
     arr = np.asarray(x)
-    return arr.astype(_canonical_dtype(arr.dtype), copy=False)
+    return arr.astype(canonical_dtype(arr.dtype), copy=False)
 
 
-def _shape_tuple(shape) -> tuple[int, ...]:
+def shape_tuple(shape) -> tuple[int, ...]:
     if isinstance(shape, Sequence) or isinstance(shape, np.ndarray):
         return tuple(operator.index(d) for d in shape)
     return (operator.index(shape),)
@@ -125,7 +125,7 @@ def _rotl32(x: np.ndarray, r: int) -> np.ndarray:
     return (x << _U32(r)) | (x >> _U32(32 - r))
 
 
-def _fma32(a, b, c) -> np.ndarray:
+def fma32(a, b, c) -> np.ndarray:
     """Single-rounding float32 fused multiply-add ``a * b + c``.
 
     The float64 product of two float32 numbers is exact.  The float64 sum is made "round to odd" (if
@@ -146,7 +146,7 @@ def _fma32(a, b, c) -> np.ndarray:
         return s.astype(np.float32)
 
 
-def _f32_from_bits(bits: int) -> np.float32:
+def f32_from_bits(bits: int) -> np.float32:
     return np.array(bits, dtype=np.uint32).view(np.float32)[()]
 
 
@@ -176,12 +176,12 @@ def threefry2x32_pair(k0, k1, x0, x1) -> tuple[np.ndarray, np.ndarray]:
     arrs = np.broadcast_arrays(*(np.asarray(v, dtype=np.uint32) for v in (k0, k1, x0, x1)))
     out_shape = arrs[0].shape
     k0, k1, x0, x1 = (np.ascontiguousarray(a).reshape(-1) for a in arrs)  # >=1-D: no scalar warnings
-    ks = (k0, k1, k0 ^ k1 ^ _U32(_KS_PARITY))
+    ks = (k0, k1, k0 ^ k1 ^ _U32(KS_PARITY))
     with np.errstate(over="ignore"):
         x0 = x0 + ks[0]
         x1 = x1 + ks[1]
         for step in range(5):
-            for r in _ROTATIONS[step % 2]:
+            for r in ROTATIONS[step % 2]:
                 x0 = x0 + x1
                 x1 = _rotl32(x1, r) ^ x0
             x0 = x0 + ks[(step + 1) % 3]
@@ -235,7 +235,7 @@ def seed(s) -> np.ndarray:
     s = operator.index(s)
     if not -(2**63) <= s < 2**63:
         raise OverflowError(f"seed {s} does not fit in int64")
-    return np.array([0, s & _MASK32], dtype=np.uint32)
+    return np.array([0, s & MASK32], dtype=np.uint32)
 
 
 key = seed
@@ -258,7 +258,7 @@ def split(key, num=2, *, partitionable: bool = True) -> np.ndarray:
         (2, 3, 2)
     """
     k = _check_key(key)
-    shape = _shape_tuple(num)
+    shape = shape_tuple(num)
     if not partitionable:
         return threefry2x32(k, np.arange(2 * math.prod(shape), dtype=np.uint32)).reshape(*shape, 2)
     hi, lo = _iota_2x32(shape)
@@ -280,11 +280,11 @@ def fold_in(key, data) -> np.ndarray:
     if np.ndim(data):
         raise TypeError(f"fold_in accepts a scalar, but was given an array of shape {np.shape(data)}")
     if isinstance(data, int) and not isinstance(data, bool):
-        if not 0 <= data <= _MASK32:
+        if not 0 <= data <= MASK32:
             raise OverflowError(f"Python integer {data} out of bounds for uint32")
         d = data
     else:
-        d = int(np.asarray(data).astype(np.int64)) & _MASK32
+        d = int(np.asarray(data).astype(np.int64)) & MASK32
     return threefry2x32(k, np.array([0, d], dtype=np.uint32))
 
 
@@ -310,7 +310,7 @@ def _random_bits_original(k: np.ndarray, bit_width: int, shape: tuple[int, ...])
         out = words
     else:  # little-endian pieces of each word, i.e. ``words.view(uint8 / uint16)[:size]``
         shifts = (bit_width * np.arange(32 // bit_width, dtype=np.uint32)).astype(np.uint32)
-        out = (words[:, None] >> shifts).reshape(-1)[:size].astype(_UINT_BY_BITS[bit_width])
+        out = (words[:, None] >> shifts).reshape(-1)[:size].astype(UINT_BY_BITS[bit_width])
     return out.reshape(shape)
 
 
@@ -325,10 +325,10 @@ def random_bits(key, bit_width: int = 32, shape=(), *, partitionable: bool = Tru
         >>> random_bits(seed(0), 32, (3,), partitionable=False)
         array([4146024105, 1351547692, 2718843009], dtype=uint32)
     """
-    if bit_width not in _UINT_BY_BITS:
+    if bit_width not in UINT_BY_BITS:
         raise TypeError("requires 8-, 16-, 32- or 64-bit field width.")
     k = _check_key(key)
-    shape = _shape_tuple(shape)
+    shape = shape_tuple(shape)
     if not partitionable:
         return _random_bits_original(k, bit_width, shape)
     hi, lo = _iota_2x32(shape)
@@ -336,7 +336,7 @@ def random_bits(key, bit_width: int = 32, shape=(), *, partitionable: bool = Tru
     if bit_width == 64:
         out = (y0.astype(np.uint64) << np.uint64(32)) | y1.astype(np.uint64)
     else:
-        out = (y0 ^ y1).astype(_UINT_BY_BITS[bit_width])
+        out = (y0 ^ y1).astype(UINT_BY_BITS[bit_width])
     return out.reshape(shape)
 
 
@@ -347,7 +347,7 @@ def bits(key, shape=(), dtype=np.uint32, *, partitionable: bool = True) -> np.nd
         >>> bits(seed(0), (2,), np.uint8)
         array([167, 146], dtype=uint8)
     """
-    dt = _canonical_dtype(dtype)
+    dt = canonical_dtype(dtype)
     if not np.issubdtype(dt, np.unsignedinteger):
         raise ValueError(f"dtype argument to `bits` must be an unsigned int dtype, got {dt}")
     return random_bits(key, dt.itemsize * 8, shape, partitionable=partitionable)
@@ -358,8 +358,8 @@ def bits(key, shape=(), dtype=np.uint32, *, partitionable: bool = True) -> np.nd
 # ----------------------------------------------------------------------------------------------------
 
 
-def _float_dtype(dtype, name: str) -> np.dtype:
-    dt = _canonical_dtype(np.float32 if dtype is None else dtype)
+def float_dtype(dtype, name: str) -> np.dtype:
+    dt = canonical_dtype(np.float32 if dtype is None else dtype)
     if dt not in (np.dtype(np.float16), np.dtype(np.float32)):
         raise ValueError(f"dtype argument to `{name}` must be float16 or float32 here, got {dt}")
     return dt
@@ -371,7 +371,7 @@ def _uniform(key, shape, dtype, minval, maxval, partitionable: bool = True) -> n
     with np.errstate(over="ignore"):  # e.g. -1e6 -> -inf in float16, as in JAX
         minval = np.broadcast_to(np.asarray(minval).astype(dtype), shape)
         maxval = np.broadcast_to(np.asarray(maxval).astype(dtype), shape)
-    uint = _UINT_BY_BITS[nbits]
+    uint = UINT_BY_BITS[nbits]
     raw = random_bits(key, nbits, shape, partitionable=partitionable)
     one_bits = np.array(1.0, dtype).view(uint)
     # Random mantissa under the exponent of 1.0 gives [1, 2); subtracting 1 is exact.
@@ -381,7 +381,7 @@ def _uniform(key, shape, dtype, minval, maxval, partitionable: bool = True) -> n
         if dtype == np.float16:
             vals = floats * span + minval  # NumPy rounds each float16 op: JAX's semantics (below)
         else:
-            vals = _fma32(floats, span, minval)  # XLA CPU contracts this into one FMA
+            vals = fma32(floats, span, minval)  # XLA CPU contracts this into one FMA
     return np.maximum(minval, vals).astype(dtype, copy=False)
 
 
@@ -411,36 +411,36 @@ def uniform(key, shape=(), dtype=np.float32, minval=0.0, maxval=1.0, *, partitio
         >>> uniform(seed(0), (3,))
         array([0.947667  , 0.9785799 , 0.33229148], dtype=float32)
     """
-    dt = _float_dtype(dtype, "uniform")
-    return _uniform(key, _shape_tuple(shape), dt, minval, maxval, partitionable)
+    dt = float_dtype(dtype, "uniform")
+    return _uniform(key, shape_tuple(shape), dt, minval, maxval, partitionable)
 
 
 # Coefficients (float32) of XLA's float32 log1p for |x| < sqrt(2) - 1 (a Cephes rational function),
 # numerator and denominator, highest degree first.
-_LOG1P_NUM = (
+LOG1P_NUM = (
     4.5270000862445199635215e-5, 4.9854102823193375972212e-1, 6.5787325942061044846969e0,
     2.9911919328553073277375e1, 6.0949667980987787057556e1, 5.7112963590585538103336e1,
     2.0039553499201281259648e1,
 )
-_LOG1P_DEN = (
+LOG1P_DEN = (
     1.0, 1.5062909083469192043167e1, 8.3047565967967209469434e1, 2.2176239823732856465394e2,
     3.0909872225312059774938e2, 2.1642788614495947685003e2, 6.0118660497603843919306e1,
 )
 # Giles' erfinv polynomials (w < 5 and w >= 5), highest degree first, as in XLA's ErfInv32.
-_ERFINV_SMALL = (
+ERFINV_SMALL = (
     2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
     -0.00125372503, -0.00417768164, 0.246640727, 1.50140941,
 )
-_ERFINV_LARGE = (
+ERFINV_LARGE = (
     -0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
     -0.0076224613, 0.00943887047, 1.00167406, 2.83297682,
 )
 
 
-def _xla_log_f32(y: np.ndarray) -> np.ndarray:
+def xla_log_f32(y: np.ndarray) -> np.ndarray:
     """XLA CPU's float32 ``log`` (Eigen's ``plog_float`` with the FMA contractions LLVM makes)."""
     y = np.asarray(y, np.float32)
-    h = _f32_from_bits
+    h = f32_from_bits
     z = np.maximum(y, h(0x00800000))  # smallest normal
     zb = z.view(np.uint32)
     e = ((zb >> _U32(23)).astype(np.int32) - 127).astype(np.float32) + np.float32(1)
@@ -450,13 +450,13 @@ def _xla_log_f32(y: np.ndarray) -> np.ndarray:
     e = np.where(below, e - np.float32(1), e)
     x2 = x * x
     x3 = x2 * x
-    p0 = _fma32(x, _fma32(x, h(0x3D9021BB), h(0xBDEBD1B8)), h(0x3DEF251A))
-    p1 = _fma32(x, _fma32(x, h(0xBDFE5D4F), h(0x3E11E9BF)), h(0xBE2AAE50))
-    p2 = _fma32(x, _fma32(x, h(0x3E4CCEAC), h(0xBE7FFFFC)), h(0x3EAAAAAA))
-    p = _fma32(x3, _fma32(x3, p0, p1), p2)
-    r = _fma32(x3, p, e * h(0xB95E8083))  # ... - e * 2.12194440e-4 (low part of ln 2)
+    p0 = fma32(x, fma32(x, h(0x3D9021BB), h(0xBDEBD1B8)), h(0x3DEF251A))
+    p1 = fma32(x, fma32(x, h(0xBDFE5D4F), h(0x3E11E9BF)), h(0xBE2AAE50))
+    p2 = fma32(x, fma32(x, h(0x3E4CCEAC), h(0xBE7FFFFC)), h(0x3EAAAAAA))
+    p = fma32(x3, fma32(x3, p0, p1), p2)
+    r = fma32(x3, p, e * h(0xB95E8083))  # ... - e * 2.12194440e-4 (low part of ln 2)
     r = (x - np.float32(0.5) * x2) + r
-    r = _fma32(e, h(0x3F318000), r)  # + e * 0.693359375 (high part of ln 2)
+    r = fma32(e, h(0x3F318000), r)  # + e * 0.693359375 (high part of ln 2)
     with np.errstate(invalid="ignore"):
         r = np.where(y == np.float32(np.inf), np.float32(np.inf), r)
         r = np.where(y == 0, np.float32(-np.inf), r)
@@ -464,18 +464,18 @@ def _xla_log_f32(y: np.ndarray) -> np.ndarray:
     return r.astype(np.float32, copy=False)
 
 
-def _xla_log1p_f32(x: np.ndarray) -> np.ndarray:
+def xla_log1p_f32(x: np.ndarray) -> np.ndarray:
     """XLA CPU's float32 ``log1p``: Cephes rational for |x| < sqrt(2)-1, else ``log(1 + x)``."""
     x = np.asarray(x, np.float32)
     with np.errstate(all="ignore"):
-        large = _xla_log_f32(x + np.float32(1))
+        large = xla_log_f32(x + np.float32(1))
         x2 = x * x
-        num = np.full_like(x, np.float32(_LOG1P_NUM[0]))
-        for c in _LOG1P_NUM[1:]:
-            num = _fma32(num, x, np.float32(c))
-        den = np.full_like(x, np.float32(_LOG1P_DEN[0]))
-        for c in _LOG1P_DEN[1:]:
-            den = _fma32(den, x, np.float32(c))
+        num = np.full_like(x, np.float32(LOG1P_NUM[0]))
+        for c in LOG1P_NUM[1:]:
+            num = fma32(num, x, np.float32(c))
+        den = np.full_like(x, np.float32(LOG1P_DEN[0]))
+        for c in LOG1P_DEN[1:]:
+            den = fma32(den, x, np.float32(c))
         small = x + ((x * x2) * (num / den) + np.float32(-0.5) * x2)
     return np.where(np.abs(x) < np.float32(0.41421356237309504880), small, large).astype(np.float32)
 
@@ -491,13 +491,13 @@ def erf_inv(x) -> np.ndarray:
         array([ 0.        ,  0.47693628, -1.163087  ], dtype=float32)
     """
     a = np.asarray(x, np.float32)
-    w_neg = _xla_log1p_f32(a * (-a))  # = -w
+    w_neg = xla_log1p_f32(a * (-a))  # = -w
     small = w_neg > np.float32(-5)
     with np.errstate(invalid="ignore"):
         w = np.where(small, np.float32(-2.5) - w_neg, np.sqrt(-w_neg) + np.float32(-3)).astype(np.float32)
-    p = np.where(small, np.float32(_ERFINV_SMALL[0]), np.float32(_ERFINV_LARGE[0]))
-    for cs, cl in zip(_ERFINV_SMALL[1:], _ERFINV_LARGE[1:]):
-        p = _fma32(w, p, np.where(small, np.float32(cs), np.float32(cl)))
+    p = np.where(small, np.float32(ERFINV_SMALL[0]), np.float32(ERFINV_LARGE[0]))
+    for cs, cl in zip(ERFINV_SMALL[1:], ERFINV_LARGE[1:]):
+        p = fma32(w, p, np.where(small, np.float32(cs), np.float32(cl)))
     p = np.where(np.abs(a) == np.float32(1), np.float32(np.inf), p)
     return (a * p).astype(np.float32, copy=False)
 
@@ -512,8 +512,8 @@ def normal(key, shape=(), dtype=np.float32, *, partitionable: bool = True) -> np
         >>> normal(seed(0), (3,))
         array([ 1.6226422 ,  2.0252647 , -0.43359444], dtype=float32)
     """
-    dt = _float_dtype(dtype, "normal")
-    shape = _shape_tuple(shape)
+    dt = float_dtype(dtype, "normal")
+    shape = shape_tuple(shape)
     lo = np.nextafter(dt.type(-1.0), dt.type(0.0))
     u = _uniform(key, shape, dt, lo, dt.type(1.0), partitionable)
     sqrt2 = dt.type(np.sqrt(2.0))
@@ -527,14 +527,14 @@ def gumbel(key, shape=(), dtype=np.float32, mode: str = "low", *, partitionable:
         >>> gumbel(seed(0), (2,))
         array([2.9233725, 3.8326178], dtype=float32)
     """
-    dt = _canonical_dtype(dtype)
+    dt = canonical_dtype(dtype)
     if dt != np.float32:
         raise ValueError(f"gumbel is implemented for float32 only, got {dt}")
     if mode != "low":
         raise NotImplementedError("only mode='low' (JAX's default) is implemented")
     tiny = np.finfo(np.float32).tiny
-    u = _uniform(key, _shape_tuple(shape), dt, tiny, np.float32(1.0), partitionable)
-    return -_xla_log_f32(-_xla_log_f32(u))
+    u = _uniform(key, shape_tuple(shape), dt, tiny, np.float32(1.0), partitionable)
+    return -xla_log_f32(-xla_log_f32(u))
 
 
 def bernoulli(key, p=0.5, shape=None, *, partitionable: bool = True) -> np.ndarray:
@@ -544,16 +544,16 @@ def bernoulli(key, p=0.5, shape=None, *, partitionable: bool = True) -> np.ndarr
         >>> bernoulli(seed(0), 0.5, (4,))
         array([False, False,  True,  True])
     """
-    p_arr = _canonical_array(p)
+    p_arr = canonical_array(p)
     if not np.issubdtype(p_arr.dtype, np.floating):
         raise TypeError(f"bernoulli probability `p` must have a floating dtype, got {p_arr.dtype}.")
     if shape is None:
         shape = p_arr.shape
     else:
-        shape = _shape_tuple(shape)
+        shape = shape_tuple(shape)
         if np.broadcast_shapes(shape, p_arr.shape) != shape:
             raise ValueError(f"bernoulli: p shape {p_arr.shape} not broadcast-compatible with {shape}")
-    dt = _float_dtype(p_arr.dtype, "bernoulli")
+    dt = float_dtype(p_arr.dtype, "bernoulli")
     return _uniform(key, shape, dt, 0.0, 1.0, partitionable) < p_arr
 
 
@@ -562,8 +562,8 @@ def bernoulli(key, p=0.5, shape=None, *, partitionable: bool = True) -> np.ndarr
 # ----------------------------------------------------------------------------------------------------
 
 
-def _int_bounds_array(v) -> np.ndarray:
-    arr = _canonical_array(v)
+def int_bounds_array(v) -> np.ndarray:
+    arr = canonical_array(v)
     if not np.issubdtype(arr.dtype, np.integer):
         arr = arr.astype(np.int32)  # like `.astype(int)` in JAX: truncate toward zero
     return arr
@@ -581,13 +581,13 @@ def randint(key, shape, minval, maxval, dtype=np.int32, *, partitionable: bool =
         array([9, 0, 2, 3], dtype=int32)
     """
     k = _check_key(key)
-    shape = _shape_tuple(shape)
-    dt = _canonical_dtype(dtype)
+    shape = shape_tuple(shape)
+    dt = canonical_dtype(dtype)
     if not np.issubdtype(dt, np.integer):
         raise TypeError(f"randint only accepts integer dtypes, got {dt}")
     info = np.iinfo(dt)
-    minval = _int_bounds_array(minval)
-    maxval = _int_bounds_array(maxval)
+    minval = int_bounds_array(minval)
+    maxval = int_bounds_array(maxval)
     sample_dt = dt
     if info.bits < 32:
         sample_dt = np.dtype(np.int32)
@@ -645,7 +645,7 @@ def _shuffle(key, x: np.ndarray, axis: int, partitionable: bool = True) -> np.nd
     """Sort ``x`` along ``axis`` by fresh 32-bit random keys, ``ceil(3 ln n / ln(2**32 - 1))`` times."""
     k = _check_key(key)
     exponent = 3
-    num_rounds = int(np.ceil(exponent * np.log(max(1, x.size)) / np.log(_MASK32)))
+    num_rounds = int(np.ceil(exponent * np.log(max(1, x.size)) / np.log(MASK32)))
     for _ in range(num_rounds):
         k, subkey = split(k, partitionable=partitionable)
         sort_keys = random_bits(subkey, 32, x.shape, partitionable=partitionable)
@@ -668,7 +668,7 @@ def permutation(key, x, axis: int = 0, independent: bool = False, *, partitionab
         if axis not in (0, -1):
             raise ValueError(f"axis {axis} is out of bounds for a 1-D permutation")
         return _shuffle(key, np.arange(r, dtype=np.int32), 0, partitionable)
-    arr = _canonical_array(x)
+    arr = canonical_array(x)
     axis = operator.index(axis)
     if not -arr.ndim <= axis < arr.ndim:
         raise ValueError(f"axis {axis} is out of bounds for array of dimension {arr.ndim}")
@@ -679,7 +679,7 @@ def permutation(key, x, axis: int = 0, independent: bool = False, *, partitionab
     return np.take(arr, ind, axis=axis)
 
 
-def _xla_cumsum_f32(x: np.ndarray) -> np.ndarray:
+def xla_cumsum_f32(x: np.ndarray) -> np.ndarray:
     """Inclusive float32 cumsum in the summation order of XLA CPU's rewritten reduce-window.
 
     Up to 16 elements the sum is sequential.  Longer inputs are zero-padded to rows of 16, scanned
@@ -693,7 +693,7 @@ def _xla_cumsum_f32(x: np.ndarray) -> np.ndarray:
     rows = -(-n // 16)
     inner = np.cumsum(np.concatenate([x, np.zeros(rows * 16 - n, np.float32)]).reshape(rows, 16),
                       axis=1, dtype=np.float32)
-    offsets = np.concatenate([np.zeros(1, np.float32), _xla_cumsum_f32(inner[:, -1])[:-1]])
+    offsets = np.concatenate([np.zeros(1, np.float32), xla_cumsum_f32(inner[:, -1])[:-1]])
     return (inner + offsets[:, None]).reshape(-1)[:n]
 
 
@@ -721,8 +721,8 @@ def choice(key, a, shape=(), replace: bool = True, p=None, axis: int = 0, *,
     k = _check_key(key)
     if not isinstance(shape, Sequence):
         raise TypeError(f"shape argument of choice must be a sequence, got {shape}")
-    shape = _shape_tuple(shape)
-    arr = _canonical_array(a)
+    shape = shape_tuple(shape)
+    arr = canonical_array(a)
     if arr.ndim == 0:
         n_inputs = operator.index(a)
     else:
@@ -749,7 +749,7 @@ def choice(key, a, shape=(), replace: bool = True, p=None, axis: int = 0, *,
             perm = permutation(k, n_inputs if arr.ndim == 0 else arr, axis, partitionable=partitionable)
             result = perm[(slice(None),) * (0 if arr.ndim == 0 else axis) + (slice(n_draws),)]
     else:
-        p_arr = _canonical_array(p)
+        p_arr = canonical_array(p)
         if not np.issubdtype(p_arr.dtype, np.floating):
             p_arr = p_arr.astype(np.float32)
         if p_arr.shape != (n_inputs,):
@@ -759,13 +759,13 @@ def choice(key, a, shape=(), replace: bool = True, p=None, axis: int = 0, *,
         if p_arr.dtype != np.float32:
             raise ValueError(f"p must be float32 here, got {p_arr.dtype}")
         if replace:
-            p_cuml = _xla_cumsum_f32(p_arr)
+            p_cuml = xla_cumsum_f32(p_arr)
             u = _uniform(k, shape, np.dtype(np.float32), 0.0, 1.0, partitionable)
             r = p_cuml[-1] * (np.float32(1) - u)
             ind = np.searchsorted(p_cuml, r, side="left").astype(np.int32)
         else:
             with np.errstate(divide="ignore", invalid="ignore"):
-                g = gumbel(k, (n_inputs,), np.float32, partitionable=partitionable) + _xla_log_f32(p_arr)
+                g = gumbel(k, (n_inputs,), np.float32, partitionable=partitionable) + xla_log_f32(p_arr)
             ind = _top_k_indices(g, n_draws)
         result = ind if arr.ndim == 0 else np.take(arr, ind, axis=axis)
 

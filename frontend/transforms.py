@@ -3,10 +3,10 @@
 Each transformation follows grad's pattern (see api.py): under a trace it traces
 the user's function into a module of its own, runs one IR pass on it (forward.jvp,
 reverse.vjp or batching.vmap) and emits a `func.call` to the result into the
-enclosing trace; at top level the same code runs inside a cached JitFunction, so
-one call is one compiled IREE function. Nesting is nothing special: an inner
-transformation's call lands in the outer one's module, and the outer pass inlines
-and transforms it. jacfwd is vmap over jvp, jacrev vmap over vjp's pullback and
+enclosing trace (staging.py); at top level the same code runs inside a cached
+TransformRunner, so one call is one compiled IREE function. Nesting is nothing
+special: an inner transformation's call lands in the outer one's module, and the
+outer pass inlines and transforms it. jacfwd is vmap over jvp, jacrev vmap over vjp's pullback and
 hessian jacfwd of jacrev, exactly as in JAX.
 """
 
@@ -17,19 +17,21 @@ from irgrad.passes import batching, forward, reverse
 from irgrad.passes.ir import IRError, building
 
 from . import dtypes, tree_util
-from .api import (
-    _argnums_tuple,
-    _concrete_np,
-    _fun_key,
-    _fun_name,
-    _is_array_leaf,
-    _top_level,
-    _trace,
-    emit_call,
-    wrap_transformed,
-)
+from .api import argnums_tuple, staged
 from .config import config
 from .core import ShapedArray, aval_of, trace_stack
+from .staging import (
+    call_traced,
+    concrete_args,
+    emit_call,
+    flatten_fun,
+    fun_key,
+    fun_name,
+    is_array_leaf,
+    split_aux,
+    trace,
+    wrap_transformed,
+)
 
 # JAX's dtype of the tangent / cotangent of an integer or boolean value.
 float0 = np.dtype([("float0", np.void, 0)])
@@ -43,55 +45,21 @@ def _is_float0(x) -> bool:
     return getattr(x, "dtype", None) == float0
 
 
-def _staged(key, traced, argnums, name):
-    """Call `traced` inline under a trace, else through a cached top-level JitFunction
-    (arrays traced with their values riding along, other Python values static)."""
-    def run(*args, **kwargs):
-        if trace_stack():
-            return traced(*args, **kwargs)
-        return _top_level(key, traced, argnums, name)(*args, **kwargs)
-    return run
-
-
 def _hashable_tree(tree):
     """A hashable stand-in for an axes spec (ints and None in any pytree)."""
     leaves, treedef = tree_util.tree_flatten(tree, is_leaf=lambda x: x is None)
     return treedef, tuple(leaves)
 
 
-def _trace_flat(fun, leaves, tree, has_aux, label, concrete=True, split_aux=True):
-    """Trace fun(*unflatten(tree, tracers)) over `leaves`' avals into its own module.
-
-    Returns (Traced, out_tree, aux_tree, n_out): the function returns the output's
-    leaves then aux's leaves (when has_aux)."""
+def _trace_flat(fun, leaves, tree, has_aux, who):
+    """Trace fun(*unflatten(tree, tracers)) over `leaves`' avals into its own module, the
+    outer values riding along: (Traced, OutTrees); it returns the output's leaves, then aux's."""
     avals = [aval_of(x) for x in leaves]
-    outer = trace_stack()[-1] if trace_stack() else None
-    conc = None
-    if concrete and outer is not None and outer.track_concrete:
-        conc = [_concrete_np(x, av) for x, av in zip(leaves, avals)]
-    box = {}
-
-    def flat_fun(*tracers):
-        out = fun(*tree_util.tree_unflatten(tree, tracers))
-        if has_aux:
-            if not (isinstance(out, tuple | list) and len(out) == 2):
-                raise TypeError("expected function with aux output to return a two-element tuple, but got type "
-                                f"{type(out)} with value {out!r}")
-            out, aux = out
-        else:
-            aux = None
-        out_leaves, box["out"] = tree_util.tree_flatten(out)
-        aux_leaves, box["aux"] = tree_util.tree_flatten(aux)
-        for i, x in enumerate([*out_leaves, *aux_leaves]):
-            if not _is_array_leaf(x):
-                raise TypeError(f"{label} returned a value of type {type(x)} at output component [{i}], "
-                                "which is not a valid JAX type")
-        box["n_out"] = len(out_leaves)
-        return [*out_leaves, *aux_leaves]
-
-    inner = _trace(flat_fun, avals, name=_fun_name(fun), concrete_args=conc, active=[True] * len(avals),
-                   label=label)
-    return inner, box["out"], box["aux"], box["n_out"]
+    label = f"the function {fun_name(fun)} for {who}"
+    flat, trees = flatten_fun(lambda *t: fun(*tree_util.tree_unflatten(tree, t)), label, has_aux)
+    inner = trace(flat, avals, name=fun_name(fun), concrete_args=concrete_args(leaves, avals),
+                  active=[True] * len(avals), label=label)
+    return inner, trees
 
 
 # ---------------------------------------------------------------------------- jvp
@@ -128,8 +96,7 @@ def _jvp_traced(fun, primals, t_leaves, has_aux):
     """Inside a trace: (primal output tree, tangent tree with None for integer outputs, aux).
     `t_leaves`: the checked tangent leaves, None for an integer primal's float0."""
     p_leaves, p_tree = tree_util.tree_flatten(tuple(primals))
-    inner, out_tree, aux_tree, n_out = _trace_flat(fun, p_leaves, p_tree, has_aux,
-                                                   f"the function {_fun_name(fun)} for jvp")
+    inner, trees = _trace_flat(fun, p_leaves, p_tree, has_aux, "jvp")
     avals = inner.in_avals
     wrt = [i for i, av in enumerate(avals) if dtypes.is_float(av.dtype)]
     with building():
@@ -140,10 +107,8 @@ def _jvp_traced(fun, primals, t_leaves, has_aux):
                         [*inner.out_avals, *[inner.out_avals[j] for j in floats]])
     n_all = len(inner.out_avals)
     tans = dict(zip(floats, results[n_all:]))
-    y = tree_util.tree_unflatten(out_tree, results[:n_out])
-    t = tree_util.tree_unflatten(out_tree, [tans.get(j) for j in range(n_out)])
-    aux = tree_util.tree_unflatten(aux_tree, results[n_out:n_all]) if has_aux else None
-    return y, t, aux
+    y, aux = trees.unflatten(results[:n_all])
+    return y, tree_util.tree_unflatten(trees.out, [tans.get(j) for j in range(trees.n_out)]), aux
 
 
 def _fill_float0(y, t):
@@ -170,8 +135,8 @@ def jvp(fun, primals, tangents, has_aux=False):
     _check_tangents(p_leaves, p_tree, t_leaves, t_tree)
     # float0 tangents carry no values (and no dtype irgrad can trace): None, a leafless node.
     t_leaves = [None if _is_float0(t) else t for t in t_leaves]
-    traced = _staged(("jvp", _fun_key(fun), has_aux), lambda p, t: _jvp_traced(fun, p, t, has_aux), (0, 1),
-                     f"jvp_{_fun_name(fun)}")
+    traced = staged(("jvp", fun_key(fun), has_aux), lambda p, t: _jvp_traced(fun, p, t, has_aux), (0, 1),
+                     f"jvp_{fun_name(fun)}")
     y, t, aux = traced(tuple(primals), t_leaves)
     t = _fill_float0(y, t)
     return (y, t, aux) if has_aux else (y, t)
@@ -188,18 +153,16 @@ def linearize(fun, *primals, has_aux=False):
     >>> float(f_jvp(3.0))
     3.0
     """
-    out = _staged(("linearize", _fun_key(fun), has_aux), lambda *p: fun(*p), tuple(range(len(primals))),
-                  f"linearize_{_fun_name(fun)}")(*primals)
-    if has_aux and not (isinstance(out, tuple | list) and len(out) == 2):
-        raise TypeError("expected function with aux output to return a two-element tuple, but got type "
-                        f"{type(out)} with value {out!r}")
+    out = staged(("linearize", fun_key(fun), has_aux), lambda *p: fun(*p), tuple(range(len(primals))),
+                 f"linearize_{fun_name(fun)}")(*primals)
+    y, aux = split_aux(out, has_aux)
 
     def f_jvp(*tangents):
         if len(tangents) != len(primals):
             raise TypeError(f"linearized function called on tangent values inconsistent with the original "
                             f"primal values: got {len(tangents)} tangents for {len(primals)} primals")
         return jvp(fun, primals, tangents, has_aux=has_aux)[1]
-    return (out[0], f_jvp, out[1]) if has_aux else (out, f_jvp)
+    return (y, f_jvp, aux) if has_aux else (y, f_jvp)
 
 
 # ---------------------------------------------------------------------------- vjp
@@ -249,12 +212,9 @@ def _pullback_traced(inner, n_out, p_leaves, ct_leaves):
 def _vjp_traced(fun, primals, has_aux):
     """Inside a trace: trace fun into its own module and call it. (inner, y tree, aux)."""
     p_leaves, p_tree = tree_util.tree_flatten(tuple(primals))
-    inner, y_tree, aux_tree, n_out = _trace_flat(fun, p_leaves, p_tree, has_aux,
-                                                 f"the function {_fun_name(fun)} for vjp")
-    results = emit_call(inner.module, inner.name, [*p_leaves, *inner.captures],
-                        [*inner.in_avals, *inner.capture_avals], inner.out_avals)
-    aux = tree_util.tree_unflatten(aux_tree, results[n_out:]) if has_aux else None
-    return inner, tree_util.tree_unflatten(y_tree, results[:n_out]), aux
+    inner, trees = _trace_flat(fun, p_leaves, p_tree, has_aux, "vjp")
+    y, aux = trees.unflatten(call_traced(inner, p_leaves))
+    return inner, y, aux
 
 
 class _Pullback:
@@ -286,8 +246,8 @@ class _Pullback:
                 inner, y, _ = _vjp_traced(fun, primals, has_aux)
                 return _pullback_traced(inner, len(tree_util.tree_leaves(y)), tree_util.tree_leaves(primals),
                                         ct_leaves)
-            grads = _staged(("vjp_pullback", _fun_key(fun), has_aux), traced, (0, 1),
-                            f"vjp_{_fun_name(fun)}")(self.primals, [None if _is_float0(c) else c for c in ct_leaves])
+            grads = staged(("vjp_pullback", fun_key(fun), has_aux), traced, (0, 1),
+                            f"vjp_{fun_name(fun)}")(self.primals, [None if _is_float0(c) else c for c in ct_leaves])
         it = iter(grads)
         avals = [aval_of(x) for x in self.p_leaves]
         leaves = [next(it) if dtypes.is_float(av.dtype) else _zeros_float0(av) for av in avals]
@@ -306,8 +266,8 @@ def vjp(fun, *primals, has_aux=False):
         inner, y, aux = _vjp_traced(fun, primals, has_aux)
     else:
         inner = None
-        y, aux = _staged(("vjp", _fun_key(fun), has_aux), lambda *p: _vjp_traced(fun, p, has_aux)[1:],
-                         tuple(range(len(primals))), f"vjp_{_fun_name(fun)}")(*primals)
+        y, aux = staged(("vjp", fun_key(fun), has_aux), lambda *p: _vjp_traced(fun, p, has_aux)[1:],
+                         tuple(range(len(primals))), f"vjp_{fun_name(fun)}")(*primals)
     pullback = _Pullback(fun, has_aux, primals, y, inner)
     return (y, pullback, aux) if has_aux else (y, pullback)
 
@@ -317,20 +277,14 @@ def vjp(fun, *primals, has_aux=False):
 
 def _broadcast_prefix(prefix, tree, what):
     """One entry of `prefix` (a pytree prefix of `tree` with int / None leaves) per leaf of `tree`."""
-    if prefix is None or isinstance(prefix, int):
-        return [prefix] * tree_util.tree_structure(tree).num_leaves
-    spec = tree_util._node_spec(type(tree))
-    pspec = tree_util._node_spec(type(prefix))
-    if spec is None or pspec is None or type(prefix) is not type(tree):
+    prefix_def = tree_util.tree_structure(prefix, is_leaf=lambda x: x is None)
+    try:
+        subtrees = prefix_def.flatten_up_to(tree)
+    except ValueError:
         raise ValueError(f"vmap {what} specification must be a tree prefix of the corresponding value, got "
-                         f"specification {prefix} for value tree {tree_util.tree_structure(tree)}.")
-    children, aux = spec.flatten(tree)
-    pchildren, paux = pspec.flatten(prefix)
-    children, pchildren = list(children), list(pchildren)
-    if aux != paux or len(children) != len(pchildren):
-        raise ValueError(f"vmap {what} specification must be a tree prefix of the corresponding value, got "
-                         f"specification {prefix} for value tree {tree_util.tree_structure(tree)}.")
-    return [a for p, c in zip(pchildren, children) for a in _broadcast_prefix(p, c, what)]
+                         f"specification {prefix} for value tree {tree_util.tree_structure(tree)}.") from None
+    axes = tree_util.tree_leaves(prefix, is_leaf=lambda x: x is None)
+    return [a for a, sub in zip(axes, subtrees) for _ in range(tree_util.tree_structure(sub).num_leaves)]
 
 
 def _check_axes_spec(axes, what):
@@ -348,7 +302,7 @@ def _vmap_traced(fun, in_axes, out_axes, axis_size, args, kwargs):
     for i, (x, a) in enumerate(zip(leaves, axes)):
         if a is None:
             continue
-        if not _is_array_leaf(x):
+        if not is_array_leaf(x):
             raise TypeError(f"vmap was requested to map its argument along axis {a}, which implies that its rank "
                             f"should be at least {a + 1 if a >= 0 else -a}, but is only 0 (its shape is ())")
         shape = aval_of(x).shape
@@ -374,24 +328,18 @@ def _vmap_traced(fun, in_axes, out_axes, axis_size, args, kwargs):
     for i in mapped:
         av = aval_of(leaves[i])
         avals.append(ShapedArray(av.shape[:axes[i]] + av.shape[axes[i] + 1:], av.dtype, av.weak_type))
-    box = {}
 
-    def flat_fun(*tracers):
+    def call(*tracers):
         flat = list(leaves)
         for i, t in zip(mapped, tracers):
             flat[i] = t
         a, kw = tree_util.tree_unflatten(tree, flat)
-        out = fun(*a, **kw)
-        out_leaves, box["tree"] = tree_util.tree_flatten(out)
-        for k, x in enumerate(out_leaves):
-            if not _is_array_leaf(x):
-                raise TypeError(f"vmap body returned a value of type {type(x)} at output component [{k}], "
-                                "which is not a valid JAX type")
-        box["out"] = out
-        return out_leaves
+        return fun(*a, **kw)
 
-    inner = _trace(flat_fun, avals, name=_fun_name(fun), label=f"the function {_fun_name(fun)} for vmap")
-    out_tree = box["tree"]
+    label = f"the function {fun_name(fun)} for vmap"
+    flat_fun, trees = flatten_fun(call, label)
+    inner = trace(flat_fun, avals, name=fun_name(fun), label=label)
+    out_tree = trees.out
     outs_axes = _broadcast_prefix(out_axes, tree_util.tree_unflatten(out_tree, [0] * out_tree.num_leaves),
                                   "out_axes")
     out_avals = []
@@ -439,7 +387,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
     _check_axes_spec(out_axes, "out_axes")
     if not callable(fun):
         raise TypeError(f"vmap requires a callable as its first argument, got {fun!r}")
-    key = ("vmap", _fun_key(fun), _hashable_tree(in_axes), _hashable_tree(out_axes), axis_size)
+    key = ("vmap", fun_key(fun), _hashable_tree(in_axes), _hashable_tree(out_axes), axis_size)
 
     def traced(*args, **kwargs):
         if isinstance(in_axes, tuple) and len(in_axes) != len(args):
@@ -448,7 +396,7 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
                              f"len(args)={len(args)}")
         return _vmap_traced(fun, in_axes, out_axes, axis_size, args, kwargs)
 
-    return wrap_transformed(_staged(key, traced, (), f"vmap_{_fun_name(fun)}"), fun, key)
+    return wrap_transformed(staged(key, traced, (), f"vmap_{fun_name(fun)}"), fun, key)
 
 
 # ---------------------------------------------------------------------- Jacobians
@@ -456,14 +404,14 @@ def vmap(fun, in_axes=0, out_axes=0, axis_name=None, axis_size=None, spmd_axis_n
 
 def _argnums_partial(fun, argnums, args):
     """(f of the argnums arguments only, those arguments) — the rest are closed over."""
-    nums = _argnums_tuple(argnums, len(args))
+    nums = argnums_tuple(argnums, len(args))
 
     def partial(*dyn):
         full = list(args)
         for i, d in zip(nums, dyn):
             full[i] = d
         return fun(*full)
-    partial.__name__ = _fun_name(fun)
+    partial.__name__ = fun_name(fun)
     return partial, tuple(args[i] for i in nums)
 
 
@@ -570,14 +518,14 @@ def _jacobian(kind, traced_fn, fun, argnums, has_aux, holomorphic):
     if holomorphic:
         raise NotImplementedError(f"{kind}(holomorphic=True): irgrad has no complex dtypes")
     nums = argnums if isinstance(argnums, int) else tuple(argnums)
-    key = (kind, _fun_key(fun), nums, has_aux)
+    key = (kind, fun_key(fun), nums, has_aux)
 
     def traced(*args):
         return traced_fn(fun, argnums, has_aux, args)
 
     def transformed(*args):
-        argnums_t = _argnums_tuple(argnums, len(args))
-        return _staged(key, traced, argnums_t, f"{kind}_{_fun_name(fun)}")(*args)
+        argnums_t = argnums_tuple(argnums, len(args))
+        return staged(key, traced, argnums_t, f"{kind}_{fun_name(fun)}")(*args)
     return wrap_transformed(transformed, fun, key)
 
 

@@ -93,14 +93,15 @@ _REGISTRY: dict[type, _NodeSpec] = {
 }
 
 
-def _is_namedtuple_type(t: type) -> bool:
+def is_namedtuple_type(t: type) -> bool:
+    """Whether ``t`` is a namedtuple class (a node with its fields as keys)."""
     return issubclass(t, tuple) and hasattr(t, "_fields")
 
 
 def _node_spec(t: type) -> _NodeSpec | None:
     """The spec for node type ``t``, or None when values of type ``t`` are leaves."""
     spec = _REGISTRY.get(t)
-    if spec is None and _is_namedtuple_type(t):
+    if spec is None and is_namedtuple_type(t):
         spec = _NodeSpec(lambda nt: (tuple(nt), None), lambda _, children: t(*children))
     return spec
 
@@ -199,6 +200,16 @@ class PyTreeDef:
             [PyTreeDef(*), PyTreeDef([*, *])]
         """
         return list(self._children)
+
+    def node_data(self) -> tuple[type, Any] | None:
+        """(node type, aux data) of the root, or None for a leaf (as JAX's).
+
+        Example::
+
+            >>> tree_structure({"a": 1}).node_data()
+            (<class 'dict'>, ('a',))
+        """
+        return None if self._node_type is None else (self._node_type, self._aux)
 
     # -- rebuilding -------------------------------------------------------
     def unflatten(self, leaves: Iterable[Any]) -> Any:
@@ -317,13 +328,13 @@ class PyTreeDef:
             return "[" + ", ".join(parts) + "]"
         if nt is dict:
             return "{" + ", ".join(f"{k!r}: {p}" for k, p in zip(self._aux, parts, strict=True)) + "}"
-        name = f"namedtuple[{nt.__name__}]" if _is_namedtuple_type(nt) else f"{nt.__name__}[{self._aux}]"
+        name = f"namedtuple[{nt.__name__}]" if is_namedtuple_type(nt) else f"{nt.__name__}[{self._aux}]"
         return f"CustomNode({name}, [{', '.join(parts)}])"
 
 
 def _child_keys(node_type: type, aux: Any, n: int) -> list[Any]:
     """The keys naming each child of a node (field names, indices or dict keys), for error messages."""
-    if _is_namedtuple_type(node_type):
+    if is_namedtuple_type(node_type):
         return list(node_type._fields)
     if node_type in (dict, collections.OrderedDict):
         return list(aux)
@@ -334,7 +345,7 @@ def _child_keys(node_type: type, aux: Any, n: int) -> list[Any]:
 
 def _keystr(node_type: type, key: Any) -> str:
     """One key-path step, written like JAX's ``keystr``."""
-    if _is_namedtuple_type(node_type):
+    if is_namedtuple_type(node_type):
         return f".{key}"
     if node_type in (tuple, list):
         return f"[{key}]"
@@ -346,6 +357,22 @@ def _keystr(node_type: type, key: Any) -> str:
 # --------------------------------------------------------------------------
 # Public functions
 # --------------------------------------------------------------------------
+
+
+def leaf_paths(treedef: PyTreeDef, prefix: str = "") -> Iterator[str]:
+    """The key path of each leaf of ``treedef``, written like JAX's ``keystr``.
+
+    Example::
+
+        >>> list(leaf_paths(tree_structure(({"w": 1}, [2])), "args"))
+        ["args[0]['w']", 'args[1][0]']
+    """
+    if treedef._node_type is None:
+        yield prefix
+        return
+    keys = _child_keys(treedef._node_type, treedef._aux, len(treedef._children))
+    for key, child in zip(keys, treedef._children):
+        yield from leaf_paths(child, prefix + _keystr(treedef._node_type, key))
 
 
 def _structure_and_leaves(tree: Any, is_leaf: Callable[[Any], bool] | None, leaves: list[Any]) -> PyTreeDef:

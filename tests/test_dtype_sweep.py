@@ -127,7 +127,7 @@ def _exact_fma(a, b, c):
     """a * b + c rounded once to float32 (then to float16, as IREE's f16 fma does)."""
     if np.dtype(a.dtype).kind != "f":
         raise TypeError("fma: floats only")
-    return rb._fma32(np.asarray(a), np.asarray(b), np.asarray(c)).astype(a.dtype)
+    return rb.fma32(np.asarray(a), np.asarray(b), np.asarray(c)).astype(a.dtype)
 
 
 def _lax_reduce(op, init):

@@ -202,6 +202,24 @@ def test_unhashable_static_argument():
     assert str(ig) == str(jx)
 
 
+@pytest.mark.parametrize("kwargs", [{"foo": 1}, {"platform": "cpu"}, {"static_argnum": 1}])
+def test_unknown_jit_keyword(kwargs):
+    ig, jx = messages(lambda: irgrad.jit(passthrough, **kwargs), lambda: jax.jit(passthrough, **kwargs), TypeError)
+    assert str(ig) == str(jx) == f"jit() got an unexpected keyword argument '{next(iter(kwargs))}'"
+
+
+def test_unknown_jit_keyword_without_a_function():
+    ig, jx = messages(lambda: irgrad.jit(static_argnums=1, foo=1), lambda: jax.jit(static_argnums=1, foo=1),
+                      TypeError)
+    assert str(ig) == str(jx)
+
+
+def test_jit_options_without_effect_are_accepted():
+    x = np.arange(3.0, dtype=F32)
+    f = irgrad.jit(lambda x: x * 2.0, donate_argnums=0, keep_unused=True, inline=True, backend="cpu")
+    np.testing.assert_array_equal(np.asarray(f(x)), x * 2)
+
+
 def test_non_array_output_of_jit():
     with pytest.raises(TypeError, match="returned a value of type <class 'str'> at output component"):
         irgrad.jit(lambda x: (x, "label"))(1.0)

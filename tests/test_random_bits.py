@@ -368,7 +368,7 @@ def test_choice_weighted_long_p(n):
     k, jk = rb.seed(n), jkey(n)
     assert_same(rb.choice(k, n, (4000,), True, p), jax.random.choice(jk, n, (4000,), True, p))
     assert_same(rb.choice(k, n, (n // 3,), False, p), jax.random.choice(jk, n, (n // 3,), False, p))
-    np.testing.assert_array_equal(rb._xla_cumsum_f32(p), np_of(jnp.cumsum(p)))
+    np.testing.assert_array_equal(rb.xla_cumsum_f32(p), np_of(jnp.cumsum(p)))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -551,7 +551,7 @@ def test_partition_legacy_blocks(monkeypatch):
         assert_same(rb.random_bits(rb.seed(seed), width, shape, partitionable=False), other)
     # The single-block stream differs from the blocked one, so the blocks were really exercised.
     blocked = rb.random_bits(rb.seed(7), 32, (37,), partitionable=False)
-    monkeypatch.setattr(rb, "_LEGACY_BLOCK", rb._MASK32)
+    monkeypatch.setattr(rb, "_LEGACY_BLOCK", rb.MASK32)
     assert not np.array_equal(rb.random_bits(rb.seed(7), 32, (37,), partitionable=False), blocked)
 
 
