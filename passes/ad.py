@@ -85,7 +85,14 @@ def zeros_of(t: ir.Type) -> ir.Value:
 
 
 def zeros_like(v: ir.Value) -> ir.Value:
-    return zeros_of(v.type)
+    """Zeros shaped as `v`; a dynamic size is read from `v` (`tensor.dim`)."""
+    t = v.type
+    if isinstance(t, ir.RankedTensorType) and not ir.RankedTensorType(t).has_static_shape:
+        t = ir.RankedTensorType(t)
+        sizes = [tensor.dim(v, arith.constant(ir.IndexType.get(), i)) if t.is_dynamic_dim(i) else n
+                 for i, n in enumerate(t.shape)]
+        return linalg.fill(scalar_constant(0.0, t.element_type), outs=[tensor.empty(sizes, t.element_type)])
+    return zeros_of(t)
 
 
 def or_zeros(t, like: ir.Value) -> ir.Value:

@@ -5,6 +5,7 @@
 // RUN: irgrad-opt %s --jvp f | filecheck %s --check-prefix=ALL
 // RUN: irgrad-opt %s --jvp f --cleanup | filecheck %s --check-prefix=ALL
 // RUN: irgrad-opt %s --jvp g --wrt 1 | filecheck %s --check-prefix=ONLY-Y
+// RUN: irgrad-opt %s --jvp f --wrt 1 | filecheck %s --check-prefix=DYN-ZERO
 
 func.func @f(%x: tensor<4x6xf32>, %y: tensor<2x3xf32>) -> (tensor<24xf32>, tensor<2x3x2xf32>, tensor<?x6xf32>) {
   %s = tensor.extract_slice %x[1, 0] [2, 6] [2, 1] : tensor<4x6xf32> to tensor<2x6xf32>
@@ -50,3 +51,14 @@ func.func @g(%x: tensor<4x6xf32>, %y: tensor<2x3xf32>) -> (tensor<4x6xf32>, tens
 // ONLY-Y-NOT:   tensor.extract_slice %arg2
 // ONLY-Y:       %[[Z3:[0-9]+]] = linalg.fill ins(%{{.*}} : f32) outs(%{{[0-9]+}} : tensor<2x6xf32>)
 // ONLY-Y:       return %[[I]], %[[CAT]], %{{.*}}, %[[TI]], %[[TCAT]], %[[Z3]] :
+
+// With --wrt 1, @f's tensor<?x6xf32> result depends on x only: its tangent is zeros sized
+// from the primal result (tensor.dim), the only way to build a dynamically shaped zero.
+// DYN-ZERO-LABEL: func.func @f_jvp(%arg0: tensor<4x6xf32>, %arg1: tensor<2x3xf32>, %arg2: tensor<2x3xf32>)
+// DYN-ZERO:       %[[CAST:.*]] = tensor.cast %{{.*}} : tensor<6x6xf32> to tensor<?x6xf32>
+// DYN-ZERO:       %[[C0:.*]] = arith.constant 0 : index
+// DYN-ZERO-NEXT:  %[[DIM:.*]] = tensor.dim %[[CAST]], %[[C0]] : tensor<?x6xf32>
+// DYN-ZERO-NEXT:  %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// DYN-ZERO-NEXT:  %[[E:.*]] = tensor.empty(%[[DIM]]) : tensor<?x6xf32>
+// DYN-ZERO-NEXT:  %[[Z:.*]] = linalg.fill ins(%[[ZERO]] : f32) outs(%[[E]] : tensor<?x6xf32>) -> tensor<?x6xf32>
+// DYN-ZERO-NEXT:  return {{.*}}, %[[Z]] : tensor<24xf32>, tensor<2x3x2xf32>, tensor<?x6xf32>, tensor<24xf32>, tensor<2x3x2xf32>, tensor<?x6xf32>
