@@ -4,14 +4,16 @@ the on-disk compile cache and its key's config directory are temporary directori
 the session (shared by the xdist workers, which inherit them), never the user's.
 
 Under xdist (`-n 2`), tests are distributed by file (`--dist loadfile`) unless `--dist` is
-given: most files build their compiled functions in
-module-scoped fixtures or caches, and with `--dist load` both workers ran tests of the
-same file at once, so both built (and IREE-compiled) the same modules. The files that make
-a Vulkan device in the test process (VULKAN_FILES) go out as one unit (`VulkanAsOneFile`),
-so only one worker has one: a lavapipe device keeps polling threads busy for its whole life (runtime/executable.py),
-~60 CPU-s each per run, and `check_vulkan_files` fails a test outside that group that makes
-one. Files go out heaviest first (HEAVY_FIRST), so the last one a worker picks up is short
-and the two workers finish together."""
+given: most files build their compiled functions in module-scoped fixtures or caches, and
+with `--dist load` both workers ran tests of the same file at once, so both built (and
+IREE-compiled) the same modules. The files that make a Vulkan device in the test process
+(VULKAN_FILES) go out as one unit (`VulkanAsOneFile`), so only one worker has one: a
+lavapipe device keeps polling threads busy for its process's whole life
+(runtime/executable.py), ~60 CPU-s a thread in a full run, and `check_vulkan_files` fails a
+test outside that unit that makes one. (Not `--dist loadgroup`: under pytest 9.2, xdist
+3.8's groups silently fall back to per-test distribution.) Files go out heaviest first
+(HEAVY_FIRST), so the last one a worker picks up is short and the two workers finish
+together."""
 
 import os
 import shutil
