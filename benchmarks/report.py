@@ -44,7 +44,7 @@ def machine() -> dict:
         "iree-base-runtime": _version("iree-base-runtime"),
         "scheduling": _scheduling(),
         "irgrad CPU driver": os.environ.get("IRGRAD_CPU_DRIVER") or
-        f"{executable.DRIVERS['cpu']} below {executable.TASK_WORK:.2e} loop iterations, "
+        f"{executable.CPU.driver} below {executable.TASK_WORK:.2e} loop iterations, "
         f"{executable.THREADED_DRIVER} above",
         "irgrad llvm-cpu flags": " ".join(compiler.TARGET_FLAGS["llvm-cpu"]) +
         f", plus {compiler.DATA_TILING} for modules with a matmul (M, N, K >= {compiler.MIN_TILED})",

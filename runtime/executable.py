@@ -44,10 +44,6 @@ from numpy.typing import DTypeLike
 from .backends import BACKENDS, PLATFORMS, Backend, backend
 from .keys import WORK_KEY
 
-# Views of the backend table, by platform (kept: tests, benchmarks and users read them).
-DRIVERS = {b.name: b.driver for b in BACKENDS}
-TARGETS = {b.name: b.target for b in BACKENDS}
-
 # Modules doing at least this many loop iterations (multiply-adds, elements) run on
 # local-task. Measured on 2 vCPUs shared with other jobs: local-sync was faster up to
 # and including an MLP training step (~1.3e8), local-task faster for a 1024^3 matmul

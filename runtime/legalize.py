@@ -46,7 +46,6 @@ from .errors import IRError, dump_ir
 LONG = 1024          # reductions over more elements than this are reduced in blocks
 BLOCK = 8            # elements per block: the error of a sequential sum grows with its length
 PARTIALS = 1 << 22   # at most this many partial results; larger outputs get larger blocks
-VULKAN_MAX_DIM = by_target("vulkan-spirv").max_reduction   # (kept: tests read it)
 
 PARALLEL = "parallel"
 REDUCTION = "reduction"

@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 from iree.compiler import ir
-from irgrad.runtime import compiler, legalize
+from irgrad.runtime import backends, compiler, legalize
 from irgrad.runtime.errors import IRError
 
 SUM = """
@@ -142,7 +142,7 @@ def test_argmax_on_cpu_is_left_alone_and_on_vulkan_cut_in_fenced_pieces(context)
     legalize.split_long_reductions(vk, "vulkan-spirv")
     assert vk.operation.verify()
     lengths = reduction_lengths(vk)
-    assert sum(lengths) == 140_000 and max(lengths) <= legalize.VULKAN_MAX_DIM, lengths
+    assert sum(lengths) == 140_000 and max(lengths) <= backends.backend("vulkan").max_reduction, lengths
     assert len(legalize.ops_named(vk, "util.optimization_barrier")) == 2 * (len(lengths) - 1)
 
 
