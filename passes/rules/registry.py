@@ -53,6 +53,7 @@ def no_derivative_forward(ctx, op, ts) -> list:
 
 NO_DERIVATIVE = {"reverse": no_derivative_reverse, "forward": no_derivative_forward}
 
+
 def refusal(op, mode: str):
     """The IRError for an op listed in REFUSED for `mode` (naming the op and giving the
     reason), or None if it is not listed."""
